@@ -1,0 +1,1 @@
+"""Local control API: how ``softphone ctl``, ``tel:`` links and the desktop window drive the engine."""

@@ -1,0 +1,123 @@
+"""Turn whatever a rep pasted (or HubSpot sent) into a SIP request URI, or refuse it.
+
+Accepted: phone numbers in any national/international format (normalised to E.164 with the account's or the
+payload's country), short PBX extensions (digits, ``*``, ``#``), and ``sip:``/``sips:``/``tel:`` URIs with a
+conservative character set. Everything else raises ``InvalidNumber`` before anything reaches the wire: no
+header or URI injection through ``<>``, quotes, whitespace, CR/LF or ``?headers``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+
+from softphone.errors import InvalidNumber
+
+MAX_INPUT = 256
+_EXTENSION = re.compile(r"^[0-9*#]{1,8}$")
+# user@host[:port][;params] with RFC 3261 unreserved-ish characters only; no headers (?), no brackets, no spaces.
+_SIP_URI = re.compile(
+    r"^(?P<scheme>sips?):(?:(?P<user>[A-Za-z0-9\-_.!~*'()&=+$,%]+)@)?"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?)"
+    r"(?::(?P<port>[0-9]{1,5}))?(?P<params>(?:;[A-Za-z0-9\-_.!~*'%]+(?:=[A-Za-z0-9\-_.!~*'%]+)?)*)$"
+)
+_DIAL_CHARS = re.compile(r"^[0-9+()\-.\s/]+(?:\s*(?:x|ext\.?|#)\s*[0-9]{1,6})?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DialTarget:
+    """``display`` is what the rep and HubSpot see (E.164 or the URI); ``user`` goes in the request URI."""
+
+    display: str
+    user: str | None          # number or extension for the account's domain; None when ``uri`` is absolute
+    uri: str | None = None    # an explicit SIP URI (dialled as-is)
+
+    def request_uri(self, domain: str, scheme: str = "sip") -> str:
+        if self.uri is not None:
+            return self.uri
+        return f"{scheme}:{self.user}@{domain}"
+
+
+def normalize(text: object, default_country: str | None = "US") -> DialTarget:
+    """Validate and normalise a dial string. Raises ``InvalidNumber`` with a message fit for the rep."""
+    if not isinstance(text, str):
+        raise InvalidNumber("The number must be text.")
+    raw = text.strip()
+    if not raw:
+        raise InvalidNumber("No number given.")
+    if len(raw) > MAX_INPUT or any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
+        raise InvalidNumber("That is not a phone number or SIP address.")
+    lower = raw.lower()
+    if lower.startswith(("sip:", "sips:")):
+        return _sip_uri(raw)
+    if lower.startswith("tel:"):
+        raw = raw[4:].split(";", 1)[0]
+    elif lower.startswith("callto:"):
+        raw = raw[7:].lstrip("/")
+        if "@" in raw:
+            return _sip_uri("sip:" + raw)
+    compact = re.sub(r"[\s\-.()/]", "", raw)
+    if _EXTENSION.match(compact) and not compact.startswith("+") and len(compact) <= 6:
+        return DialTarget(display=compact, user=compact)
+    if not _DIAL_CHARS.match(raw):
+        raise InvalidNumber(f"“{_preview(raw)}” is not a phone number or SIP address.")
+    region = (default_country or "").upper() or None
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidNumber(
+            f"“{_preview(raw)}” is not a phone number"
+            + ("" if raw.startswith("+") else " (add the country code, e.g. +44…)")
+            + "."
+        ) from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise InvalidNumber(f"“{_preview(raw)}” has the wrong number of digits for a phone number.")
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    user = e164
+    if parsed.extension:
+        # PBX-style "number;ext" is not universal; dial the main number, the rep keys the extension as DTMF.
+        user = e164
+    return DialTarget(display=e164, user=user)
+
+
+def _sip_uri(raw: str) -> DialTarget:
+    scheme, _, rest = raw.partition(":")
+    raw = scheme.lower() + ":" + rest
+    m = _SIP_URI.match(raw)
+    if not m:
+        raise InvalidNumber(f"“{_preview(raw)}” is not a valid SIP address.")
+    port = m.group("port")
+    if port is not None and not 0 < int(port) < 65536:
+        raise InvalidNumber(f"“{_preview(raw)}” has an invalid port.")
+    scheme = m.group("scheme").lower()
+    uri = scheme + raw[len(scheme):]
+    return DialTarget(display=uri, user=None, uri=uri)
+
+
+def _preview(raw: str) -> str:
+    return raw if len(raw) <= 40 else raw[:37] + "…"
+
+
+def display_remote(uri_or_user: str) -> str:
+    """Turn a SIP URI from the wire (``"Bob" <sip:+1555@host>``) into what the rep should see."""
+    s = uri_or_user.strip()
+    if "<" in s and ">" in s:
+        s = s[s.index("<") + 1 : s.index(">")]
+    if s.lower().startswith(("sip:", "sips:")):
+        body = s.split(":", 1)[1].split(";", 1)[0]
+        user = body.split("@", 1)[0] if "@" in body else body
+        if user and re.fullmatch(r"\+?[0-9]{3,16}", user):
+            return user
+        return s.split(";", 1)[0]
+    return s
+
+
+def display_name(header: str) -> str:
+    """The quoted display name of a From/To header, or ''."""
+    m = re.match(r'^\s*"([^"]*)"', header)
+    if m:
+        return m.group(1)
+    m = re.match(r"^\s*([^<\"]+?)\s*<", header)
+    return m.group(1) if m else ""

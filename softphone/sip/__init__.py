@@ -1,0 +1,1 @@
+"""pjsua2 adapter: the only package that imports pjsua2."""

@@ -1,0 +1,755 @@
+"""pjsua2 adapter: owns the Endpoint, accounts, transports and calls; turns callbacks into core events.
+
+Threads. pjsua2 aborts the process when called from an unregistered thread, so every call into it happens
+on one of two registered threads: ``sip-cmd`` (ours: runs queued commands at once, plus timers) and pjsip's own
+worker (``threadCnt=1``: network events and callbacks). The wrapper releases the GIL inside pjsua2, so the
+two never deadlock on it. Callbacks only translate and hand events to ``emit`` (which marshals to the runtime
+loop); no business rules live here.
+
+Lifetimes (verified pitfalls): a Python reference is kept to every Call, Account and media port; ended
+calls are released on ``sip-cmd`` a little later, never inside their own callback; on shutdown: hang up,
+pump, media ports, accounts, then ``libDestroy``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pjsua2 as pj
+
+from softphone import __version__
+from softphone.config import AccountConfig
+from softphone.core.events import (
+    RegState,
+    SipCallProgress,
+    SipDtmfReceived,
+    SipIncomingCall,
+    SipLegState,
+    SipMediaUpdate,
+    SipRegistration,
+    SipTransferProgress,
+)
+from softphone.core.numbers import display_name, display_remote
+from softphone.sip.media import ConferenceOnlyMedia, MediaBridge
+
+log = logging.getLogger(__name__)
+pjlog = logging.getLogger("softphone.pjsip")
+
+REG_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
+Emit = Callable[[object], None]
+
+_LEG_STATES = {
+    pj.PJSIP_INV_STATE_CALLING: SipLegState.CALLING,
+    pj.PJSIP_INV_STATE_EARLY: SipLegState.EARLY,
+    pj.PJSIP_INV_STATE_CONNECTING: SipLegState.CONNECTING,
+    pj.PJSIP_INV_STATE_CONFIRMED: SipLegState.CONFIRMED,
+    pj.PJSIP_INV_STATE_DISCONNECTED: SipLegState.DISCONNECTED,
+}
+
+
+class _PjLog(pj.LogWriter):  # type: ignore[misc]
+    """Route pjsip's log into Python logging (level <= 3: no SIP message bodies, so no credentials)."""
+
+    def write(self, entry: Any) -> None:
+        msg = str(entry.msg).rstrip()
+        level = int(entry.level)
+        pjlog.log(logging.ERROR if level <= 1 else logging.WARNING if level == 2 else logging.DEBUG, "%s", msg)
+
+
+def _with_params(uri: str, transport: str, *, lr: bool = False) -> str:
+    """Add ;transport= (tcp/tls) and ;lr where the URI does not say already."""
+    low = uri.lower()
+    out = uri
+    if transport in ("tcp", "tls") and ";transport=" not in low and not low.startswith("sips:"):
+        out += f";transport={transport}"
+    if lr and ";lr" not in low:
+        out += ";lr"
+    return out
+
+
+class _Account(pj.Account):  # type: ignore[misc]
+    def __init__(self, engine: SipEngine, name: str, *, demo_peer: bool = False) -> None:
+        super().__init__()
+        self.engine = engine
+        self.name = name
+        self.demo_peer = demo_peer
+        self.has_registrar = False
+        self.backoff = 0
+        self.unregistering = False
+
+    def onRegState(self, prm: Any) -> None:
+        try:
+            info = self.getInfo()
+            code = int(prm.code)
+            reason = str(prm.reason)
+            if info.regIsActive:
+                self.backoff = 0
+                state = RegState.REGISTERED
+            elif self.unregistering or (200 <= code < 300 and int(prm.expiration) == 0):
+                state = RegState.UNREGISTERED
+            else:
+                state = RegState.FAILED
+                self.engine._schedule_reregister(self)
+            self.engine._emit(SipRegistration(self.name, state, code or None, reason if code != 200 else ""))
+        except Exception:
+            log.exception("onRegState")
+
+    def onIncomingCall(self, prm: Any) -> None:
+        try:
+            self.engine._on_incoming(self, prm.callId)
+        except Exception:
+            log.exception("onIncomingCall")
+
+
+class _Call(pj.Call):  # type: ignore[misc]
+    def __init__(self, engine: SipEngine, acc: _Account, call_id: str, pj_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(acc, pj_id)
+        self.engine = engine
+        self.acc = acc
+        self.call_id = call_id
+        self.media_active = False
+        self.ended = False
+
+    def onCallState(self, prm: Any) -> None:
+        try:
+            ci = self.getInfo()
+            leg = _LEG_STATES.get(ci.state)
+            if leg is None:
+                return
+            code = int(ci.lastStatusCode) or None
+            if leg is SipLegState.EARLY and code == 180:
+                leg = SipLegState.RINGING
+            if leg is SipLegState.DISCONNECTED:
+                self.ended = True
+                self.engine._on_disconnected(self)
+            self.engine._emit(SipCallProgress(self.call_id, leg, code, str(ci.lastReason)))
+        except Exception:
+            log.exception("onCallState")
+
+    def onCallMediaState(self, prm: Any) -> None:
+        try:
+            self.engine._on_media_state(self)
+        except Exception:
+            log.exception("onCallMediaState")
+
+    def onDtmfDigit(self, prm: Any) -> None:
+        self.engine._emit(SipDtmfReceived(self.call_id, str(prm.digit)))
+
+    def onCallTransferStatus(self, prm: Any) -> None:
+        self.engine._emit(SipTransferProgress(self.call_id, int(prm.statusCode), bool(prm.finalNotify)))
+
+    def onCallTransferRequest(self, prm: Any) -> None:
+        # Being transferred by the other side is not tracked as a new call yet: refuse cleanly.
+        prm.statusCode = 603
+
+
+class SipEngine:
+    """Implements ``softphone.core.ports.SipPort`` on top of pjsua2."""
+
+    def __init__(self, emit: Emit, sip_port: int = 0, media: MediaBridge | None = None,
+                 bind_address: str | None = None) -> None:
+        self._emit_cb = emit
+        self._port = sip_port
+        self._bind = bind_address
+        self.media: MediaBridge = media if media is not None else ConferenceOnlyMedia()
+        self.ep: Any = None
+        self._accounts: dict[str, _Account] = {}
+        self._calls: dict[str, _Call] = {}
+        self._graveyard: list[tuple[float, _Call]] = []
+        self._transports: dict[str, int] = {}
+        self._lock = threading.RLock()
+        self._q: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._start_error: BaseException | None = None
+        self._log_writer = _PjLog()
+        self.demo: DemoLine | None = None
+        self.transport_info: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the endpoint on the ``sip-cmd`` thread; blocks until it is up (or raises)."""
+        self._thread = threading.Thread(target=self._run, name="sip-cmd", daemon=True)
+        self._thread.start()
+        self._started.wait(15)
+        if self._start_error is not None:
+            raise self._start_error
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        done = threading.Event()
+        self._q.put(lambda: None)
+        done.wait(15)
+        self._q.put(None)
+        self._thread.join(10)
+        self._thread = None
+
+    def _run(self) -> None:
+        try:
+            self._init_endpoint()
+        except BaseException as exc:
+            self._start_error = exc
+            self._started.set()
+            return
+        self._started.set()
+        while True:
+            timeout = 1.0
+            if self._timers:
+                timeout = max(0.0, min(1.0, self._timers[0][0] - time.monotonic()))
+            try:
+                job = self._q.get(timeout=timeout)
+            except queue.Empty:
+                job = _noop
+            if job is None:
+                break
+            try:
+                job()
+            except pj.Error as exc:
+                log.warning("pjsua2 error: %s", exc.info() if hasattr(exc, "info") else exc)
+            except Exception:
+                log.exception("SIP command failed")
+            self._run_timers()
+            self._bury()
+
+    def _init_endpoint(self) -> None:
+        ep = pj.Endpoint()
+        with _stdout_to_stderr():  # pjlib prints its banner before our log writer exists; stdout is for JSON
+            ep.libCreate()
+            self._lib_init(ep)
+
+    def _lib_init(self, ep: Any) -> None:
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 1
+        cfg.uaConfig.mainThreadOnly = False
+        cfg.uaConfig.maxCalls = 16
+        cfg.uaConfig.userAgent = f"HubSpot-Softphone/{__version__}"
+        cfg.logConfig.level = 3
+        cfg.logConfig.consoleLevel = 3
+        cfg.logConfig.writer = self._log_writer
+        cfg.logConfig.decor = 0
+        cfg.medConfig.clockRate = 16000
+        cfg.medConfig.sndClockRate = 16000
+        cfg.medConfig.ecTailLen = 0  # no sound device here: echo cancelling is done in the audio bridge
+        cfg.medConfig.noVad = True
+        ep.libInit(cfg)
+        self.ep = ep
+        for name, kind in (("udp", pj.PJSIP_TRANSPORT_UDP), ("tcp", pj.PJSIP_TRANSPORT_TCP),
+                           ("tls", pj.PJSIP_TRANSPORT_TLS)):
+            tcfg = pj.TransportConfig()
+            tcfg.port = self._port if name != "tls" else 0
+            if self._bind:
+                tcfg.boundAddress = self._bind
+                tcfg.publicAddress = self._bind
+            if name == "tls":
+                tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
+                tcfg.tlsConfig.verifyServer = True
+                for ca in ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"):
+                    with contextlib.suppress(OSError):
+                        open(ca).close()
+                        tcfg.tlsConfig.CaListFile = ca
+                        break
+            try:
+                tid = ep.transportCreate(kind, tcfg)
+            except pj.Error as exc:
+                log.error("cannot create %s transport: %s", name, exc.reason)
+                continue
+            self._transports[name] = tid
+            info = ep.transportGetInfo(tid)
+            self.transport_info[name] = str(info.localName)
+        if "udp" not in self._transports:
+            raise RuntimeError("no UDP SIP transport could be created (port in use?)")
+        ep.audDevManager().setNullDev()
+        ep.libStart()
+        self.media.start(ep)
+        log.info("SIP endpoint up: %s", self.transport_info)
+
+    def _shutdown(self) -> None:
+        ep = self.ep
+        if ep is None:
+            return
+        with contextlib.suppress(pj.Error):
+            ep.hangupAllCalls()
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and any(not c.ended for c in self._calls.values()):
+            time.sleep(0.02)
+        for acc in self._accounts.values():
+            if acc.has_registrar:
+                acc.unregistering = True
+                with contextlib.suppress(pj.Error):
+                    acc.setRegistration(False)
+        if any(a.has_registrar for a in self._accounts.values()):
+            time.sleep(0.3)
+        if self.demo is not None:
+            self.demo.stop()
+        with contextlib.suppress(Exception):
+            self.media.stop()
+        self._calls.clear()
+        self._graveyard.clear()
+        for acc in self._accounts.values():
+            with contextlib.suppress(pj.Error):
+                acc.shutdown()
+        self._accounts.clear()
+        self.demo = None
+        ep.libDestroy()
+        self.ep = None
+
+    # ------------------------------------------------------------------ helpers (sip-cmd thread)
+
+    def _emit(self, ev: object) -> None:
+        with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+            self._emit_cb(ev)
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        self._q.put(fn)
+
+    def call_on_thread(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Run ``fn`` on ``sip-cmd`` and wait for its result (for doctor/status queries)."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def job() -> None:
+            try:
+                box["v"] = fn()
+            except BaseException as exc:
+                box["e"] = exc
+            finally:
+                done.set()
+
+        self._q.put(job)
+        if not done.wait(timeout):
+            raise TimeoutError("SIP thread did not answer")
+        if "e" in box:
+            raise box["e"]
+        return box.get("v")
+
+    def _later(self, delay: float, fn: Callable[[], None]) -> None:
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), fn))
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, fn = heapq.heappop(self._timers)
+            try:
+                fn()
+            except Exception:
+                log.exception("SIP timer failed")
+
+    def _bury(self) -> None:
+        if self._graveyard:
+            now = time.monotonic()
+            self._graveyard = [(t, c) for t, c in self._graveyard if t > now]
+
+    def _schedule_reregister(self, acc: _Account) -> None:
+        if acc.unregistering:
+            return
+        delay = REG_BACKOFF_S[min(acc.backoff, len(REG_BACKOFF_S) - 1)]
+        acc.backoff += 1
+        log.info("registration of %s failed; retrying in %.0f s", acc.name, delay)
+
+        def retry() -> None:
+            if acc.name in self._accounts and not acc.unregistering and not acc.getInfo().regIsActive:
+                acc.setRegistration(True)
+
+        self.submit(lambda: self._later(delay, retry))
+
+    # ------------------------------------------------------------------ accounts
+
+    def add_account(self, a: AccountConfig, password: str | None) -> None:
+        self.submit(lambda: self._add_account(a, password))
+
+    def _add_account(self, a: AccountConfig, password: str | None) -> None:
+        acfg = pj.AccountConfig()
+        ident = a.sip_uri
+        if a.display_name:
+            safe = a.display_name.replace('"', "").replace("\\", "")
+            ident = f'"{safe}" <{a.sip_uri}>'
+        acfg.idUri = ident
+        tid = self._transports.get(a.transport)
+        if tid is None:
+            self._emit(SipRegistration(a.name, RegState.FAILED, None, f"{a.transport.upper()} transport unavailable"))
+            return
+        acfg.sipConfig.transportId = tid
+        if a.registrar:
+            acfg.regConfig.registrarUri = _with_params(a.registrar, a.transport)
+            acfg.regConfig.timeoutSec = a.register_expires
+            acfg.regConfig.retryIntervalSec = 0   # our own backoff (REG_BACKOFF_S)
+            acfg.regConfig.firstRetryIntervalSec = 0
+            acfg.regConfig.dropCallsOnFail = False  # a lost registrar never drops a live call
+            acfg.regConfig.registerOnAdd = True
+        else:
+            acfg.regConfig.registerOnAdd = False
+        if a.proxy:
+            acfg.sipConfig.proxies.append(_with_params(a.proxy, a.transport, lr=True))
+        if a.auth_username and password:
+            acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", a.auth_username, 0, password))
+        if a.srtp != "off":
+            acfg.mediaConfig.srtpUse = (pj.PJMEDIA_SRTP_MANDATORY if a.srtp == "mandatory"
+                                        else pj.PJMEDIA_SRTP_OPTIONAL)
+            acfg.mediaConfig.srtpSecureSignaling = 0
+        acfg.natConfig.udpKaIntervalSec = 15
+        if self._bind:
+            acfg.natConfig.contactRewriteUse = 0
+            acfg.natConfig.viaRewriteUse = 0
+            acfg.natConfig.sdpNatRewriteUse = 0
+        acc = _Account(self, a.name)
+        acc.has_registrar = a.registrar is not None
+        self._accounts[a.name] = acc
+        if acc.has_registrar:
+            self._emit(SipRegistration(a.name, RegState.REGISTERING))
+        acc.create(acfg, False)
+        if not acc.has_registrar:
+            self._emit(SipRegistration(a.name, RegState.NONE))
+
+    def add_demo_line(self, name: str) -> int:
+        """Create the built-in demo line (a loopback peer on this endpoint); returns its SIP port."""
+        port: int = self.call_on_thread(lambda: self._add_demo(name))
+        return port
+
+    def demo_call_me(self) -> None:
+        """Have the demo line ring the rep (inbound calls without a PBX)."""
+        def job() -> None:
+            if self.demo is not None:
+                self.demo.call_rep()
+        self.submit(job)
+
+    def _add_demo(self, name: str) -> int:
+        self.demo = DemoLine(self, name)
+        return self.demo.port
+
+    # ------------------------------------------------------------------ SipPort
+
+    def make_call(self, call_id: str, account: str, uri: str) -> None:
+        def job() -> None:
+            acc = self._accounts.get(account)
+            if acc is None:
+                self._emit(SipCallProgress(call_id, SipLegState.DISCONNECTED, None, "Account not ready"))
+                return
+            call = _Call(self, acc, call_id)
+            self._calls[call_id] = call
+            prm = pj.CallOpParam(True)
+            prm.opt.audioCount = 1
+            prm.opt.videoCount = 0
+            try:
+                call.makeCall(uri, prm)
+            except pj.Error as exc:
+                self._calls.pop(call_id, None)
+                self._graveyard.append((time.monotonic() + 2, call))
+                self._emit(SipCallProgress(call_id, SipLegState.DISCONNECTED, None, _reason(exc)))
+        self.submit(job)
+
+    def _call_op(self, call_id: str, op: Callable[[_Call], None]) -> None:
+        def job() -> None:
+            call = self._calls.get(call_id)
+            if call is None or call.ended:
+                return
+            try:
+                op(call)
+            except pj.Error as exc:
+                log.warning("call %s: %s", call_id, _reason(exc))
+        self.submit(job)
+
+    def answer(self, call_id: str) -> None:
+        def op(c: _Call) -> None:
+            prm = pj.CallOpParam(True)
+            prm.statusCode = 200
+            c.answer(prm)
+        self._call_op(call_id, op)
+
+    def ring(self, call_id: str) -> None:
+        def op(c: _Call) -> None:
+            prm = pj.CallOpParam()
+            prm.statusCode = 180
+            c.answer(prm)
+        self._call_op(call_id, op)
+
+    def hangup(self, call_id: str, sip_code: int | None = None) -> None:
+        def op(c: _Call) -> None:
+            prm = pj.CallOpParam()
+            if sip_code:
+                prm.statusCode = sip_code
+            c.hangup(prm)
+        self._call_op(call_id, op)
+
+    def hold(self, call_id: str) -> None:
+        def op(c: _Call) -> None:
+            self.media.call_media_inactive(c.call_id)
+            c.setHold(pj.CallOpParam(True))
+        self._call_op(call_id, op)
+
+    def resume(self, call_id: str) -> None:
+        def op(c: _Call) -> None:
+            prm = pj.CallOpParam(True)
+            prm.opt.flag = pj.PJSUA_CALL_UNHOLD
+            c.reinvite(prm)
+        self._call_op(call_id, op)
+
+    def set_mute(self, call_id: str, muted: bool) -> None:
+        self._call_op(call_id, lambda c: self.media.set_mute(c.call_id, muted))
+
+    def send_dtmf(self, call_id: str, digits: str, method: str) -> None:
+        def op(c: _Call) -> None:
+            if method == "info":
+                for d in digits:
+                    prm = pj.CallSendDtmfParam()
+                    prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+                    prm.digits = d
+                    prm.duration = 160
+                    c.sendDtmf(prm)
+            else:
+                c.dialDtmf(digits)
+        self._call_op(call_id, op)
+
+    def transfer(self, call_id: str, uri: str) -> None:
+        self._call_op(call_id, lambda c: c.xfer(uri, pj.CallOpParam(True)))
+
+    def transfer_attended(self, call_id: str, target_call_id: str) -> None:
+        def op(c: _Call) -> None:
+            other = self._calls.get(target_call_id)
+            if other is not None and not other.ended:
+                c.xferReplaces(other, pj.CallOpParam(True))
+        self._call_op(call_id, op)
+
+    # ------------------------------------------------------------------ callbacks (pjsip worker thread)
+
+    def _on_incoming(self, acc: _Account, pj_call_id: int) -> None:
+        if acc.demo_peer and self.demo is not None:
+            self.demo.on_incoming(acc, pj_call_id)
+            return
+        call_id = str(uuid.uuid4())
+        call = _Call(self, acc, call_id, pj_call_id)
+        with self._lock:
+            self._calls[call_id] = call
+        ci = call.getInfo()
+        remote = str(ci.remoteUri)
+        self._emit(SipIncomingCall(
+            call_id=call_id, account=acc.name, remote=display_remote(remote),
+            remote_name=display_name(remote), to=display_remote(str(ci.localUri)),
+        ))
+
+    def _on_disconnected(self, call: _Call) -> None:
+        with contextlib.suppress(Exception):
+            self.media.call_ended(call.call_id)
+        with self._lock:
+            if self._calls.get(call.call_id) is call:
+                del self._calls[call.call_id]
+            self._graveyard.append((time.monotonic() + 5.0, call))
+
+    def _on_media_state(self, call: _Call) -> None:
+        ci = call.getInfo()
+        active = False
+        remote_hold = False
+        codec = ""
+        for i, mi in enumerate(ci.media):
+            if mi.type != pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            if mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                active = True
+                self.media.call_media_active(call.call_id, call.getAudioMedia(i))
+                try:
+                    si = call.getStreamInfo(i)
+                    codec = f"{si.codecName}/{si.codecClockRate}"
+                except pj.Error:
+                    pass
+            elif mi.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD:
+                remote_hold = True
+                self.media.call_media_inactive(call.call_id)
+            else:
+                self.media.call_media_inactive(call.call_id)
+        self._emit(SipMediaUpdate(call.call_id, active, remote_hold, codec))
+
+    # ------------------------------------------------------------------ queries
+
+    def registration_info(self) -> list[dict[str, Any]]:
+        def q() -> list[dict[str, Any]]:
+            out = []
+            for acc in self._accounts.values():
+                if acc.demo_peer:
+                    continue
+                info = acc.getInfo()
+                out.append({"name": acc.name, "uri": str(info.uri), "registered": bool(info.regIsActive),
+                            "status": int(info.regStatus), "reason": str(info.regStatusText),
+                            "expires": int(info.regExpiresSec)})
+            return out
+        result: list[dict[str, Any]] = self.call_on_thread(q)
+        return result
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Any:
+    import ctypes
+    import os
+    import sys
+
+    sys.stdout.flush()
+    libc = ctypes.CDLL(None)
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        libc.fflush(None)
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _noop() -> None:
+    pass
+
+
+def _reason(exc: Any) -> str:
+    reason = str(getattr(exc, "reason", "") or exc)
+    title = str(getattr(exc, "title", ""))
+    return f"{reason}" if not title else f"{reason} ({title})"
+
+
+class DemoLine:
+    """The built-in demo peer: a second account on our endpoint, on its own loopback UDP transport.
+
+    It answers any number after a short ring, plays two beeps, then echoes the rep's audio back. Numbers ending
+    in 486, 480 or 603 get that SIP answer instead so every end status can be tried without a PBX.
+    """
+
+    def __init__(self, engine: SipEngine, user_account: str) -> None:
+        ep = engine.ep
+        self.engine = engine
+        self.peer_tid, self.port = self._loopback_transport(ep)
+        self.user_tid, self.user_port = self._loopback_transport(ep)
+        # The peer owns the domain demo.invalid, so pjsua routes every demo INVITE to it.
+        pcfg = pj.AccountConfig()
+        pcfg.idUri = "sip:demo@demo.invalid"
+        pcfg.sipConfig.transportId = self.peer_tid
+        pcfg.regConfig.registerOnAdd = False
+        self.peer = _Account(engine, "demo-peer", demo_peer=True)
+        self.peer.create(pcfg, False)
+        # The rep's demo account: every request goes to the peer (outbound proxy), nothing leaves the host.
+        ucfg = pj.AccountConfig()
+        ucfg.idUri = f"sip:rep@127.0.0.1:{self.user_port}"
+        ucfg.sipConfig.transportId = self.user_tid
+        ucfg.sipConfig.proxies.append(f"sip:127.0.0.1:{self.port};lr")
+        ucfg.regConfig.registerOnAdd = False
+        self.user = _Account(engine, user_account)
+        self.user.create(ucfg, False)
+        engine._accounts[user_account] = self.user
+        engine._emit(SipRegistration(user_account, RegState.NONE))
+        self.calls: dict[int, _DemoCall] = {}
+        self.outgoing: list[_DemoCall] = []
+
+    @staticmethod
+    def _loopback_transport(ep: Any) -> tuple[int, int]:
+        tcfg = pj.TransportConfig()
+        tcfg.port = 0
+        tcfg.boundAddress = "127.0.0.1"
+        tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+        return tid, int(str(ep.transportGetInfo(tid).localName).rsplit(":", 1)[1])
+
+    def on_incoming(self, acc: _Account, pj_call_id: int) -> None:
+        call = _DemoCall(self, acc, pj_call_id)
+        self.calls[pj_call_id] = call
+        target = _request_user(call)
+        code = 180
+        for suffix, final in (("486", 486), ("480", 480), ("603", 603)):
+            if target.endswith(suffix) and len(target) > 4:
+                code = final
+        prm = pj.CallOpParam()
+        prm.statusCode = code
+        call.answer(prm)
+        if code == 180:
+            self.engine.submit(lambda: self.engine._later(0.8, call.answer_now))
+
+    def call_rep(self) -> None:
+        """Ring the rep from the demo line (to try inbound calls, call waiting and the toast)."""
+        call = _DemoCall(self, self.peer, pj.PJSUA_INVALID_ID)
+        prm = pj.CallOpParam(True)
+        prm.opt.audioCount = 1
+        prm.opt.videoCount = 0
+        call.makeCall(f"sip:rep@127.0.0.1:{self.user_port}", prm)
+        self.outgoing.append(call)
+
+    def stop(self) -> None:
+        for c in [*self.calls.values(), *self.outgoing]:
+            c.release_media()
+        self.calls.clear()
+        self.outgoing.clear()
+        with contextlib.suppress(pj.Error):
+            self.peer.shutdown()
+
+
+def _request_user(call: pj.Call) -> str:
+    """The user part the caller dialled (To header of the INVITE as seen by the peer)."""
+    ci = call.getInfo()
+    uri = str(ci.localUri)
+    return display_remote(uri).lstrip("+")
+
+
+class _DemoCall(pj.Call):  # type: ignore[misc]
+    def __init__(self, line: DemoLine, acc: _Account, pj_id: int) -> None:
+        super().__init__(acc, pj_id)
+        self.line = line
+        self.tone: Any = None
+        self.done = False
+
+    def answer_now(self) -> None:
+        if self.done:
+            return
+        prm = pj.CallOpParam()
+        prm.statusCode = 200
+        with contextlib.suppress(pj.Error):
+            self.answer(prm)
+
+    def onCallState(self, prm: Any) -> None:
+        ci = self.getInfo()
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.done = True
+            self.line.engine.submit(self._forget)
+
+    def _forget(self) -> None:
+        self.release_media()
+        pid = next((k for k, v in self.line.calls.items() if v is self), None)
+        if pid is not None:
+            del self.line.calls[pid]
+        if self in self.line.outgoing:
+            self.line.outgoing.remove(self)
+        self.line.engine._graveyard.append((time.monotonic() + 5.0, self))
+
+    def onCallMediaState(self, prm: Any) -> None:
+        ci = self.getInfo()
+        for i, mi in enumerate(ci.media):
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                aud = self.getAudioMedia(i)
+                if self.tone is None:
+                    self.tone = pj.ToneGenerator()
+                    self.tone.createToneGenerator(16000, 1)
+                    tones = pj.ToneDescVector()
+                    for _ in range(2):
+                        t = pj.ToneDesc()
+                        t.freq1 = 660
+                        t.freq2 = 0
+                        t.on_msec = 200
+                        t.off_msec = 150
+                        t.volume = 0
+                        tones.append(t)
+                    self.tone.play(tones, False)
+                    self.tone.startTransmit(aud)
+                aud.startTransmit(aud)  # echo: the rep hears themself (~conference latency)
+
+    def onDtmfDigit(self, prm: Any) -> None:
+        log.info("demo line received DTMF %s", prm.digit)
+
+    def release_media(self) -> None:
+        if self.tone is not None:
+            with contextlib.suppress(pj.Error):
+                self.tone.stop()
+            self.tone = None

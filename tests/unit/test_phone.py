@@ -1,0 +1,195 @@
+"""The core phone with fakes at the SIP and timer boundaries: rules, not wiring."""
+
+from __future__ import annotations
+
+import pytest
+
+from softphone.core.events import (
+    CallEndStatus,
+    CallState,
+    CallUpdated,
+    Notice,
+    RegState,
+    SipCallProgress,
+    SipIncomingCall,
+    SipLegState,
+    SipRegistration,
+)
+from softphone.core.phone import AccountInfo, Phone
+from softphone.errors import InvalidNumber, NoSuchCall, NotRegistered, UnknownAccount
+from tests.fakes import FakeClock, FakeScheduler, FakeSip
+
+
+@pytest.fixture
+def world():
+    sip, sched, clock, events = FakeSip(), FakeScheduler(), FakeClock(), []
+    ids = iter(f"c{i}" for i in range(100))
+    phone = Phone(sip, events.append, clock, lambda: next(ids), sched,
+                  [AccountInfo("office", "pbx.example.com", has_registrar=True),
+                   AccountInfo("trunk", "10.0.0.1", has_registrar=False)], no_answer_timeout_s=30)
+    phone.handle(SipRegistration("office", RegState.REGISTERED, 200))
+    return phone, sip, sched, clock, events
+
+
+def prog(cid: str, leg: SipLegState, code: int | None = None) -> SipCallProgress:
+    return SipCallProgress(cid, leg, code)
+
+
+def final_status(events: list, cid: str) -> CallEndStatus | None:
+    last = [e.call for e in events if isinstance(e, CallUpdated) and e.call.call_id == cid][-1]
+    return last.end_status
+
+
+def test_dial_answer_hangup_completed(world) -> None:
+    phone, sip, _, clock, events = world
+    snap = phone.dial("+1 415 555 2671")
+    assert sip.sent[0] == ("make_call", "c0", "office", "sip:+14155552671@pbx.example.com")
+    phone.handle(prog("c0", SipLegState.RINGING, 180))
+    clock.advance(3)
+    phone.handle(prog("c0", SipLegState.CONFIRMED, 200))
+    assert phone.call("c0").state is CallState.ESTABLISHED
+    clock.advance(42)
+    phone.hangup()
+    phone.handle(prog("c0", SipLegState.DISCONNECTED, 200))
+    done = phone.call(snap.call_id)
+    assert done.end_status is CallEndStatus.COMPLETED
+    assert done.duration_s == 42.0
+    assert phone.calls() == []
+
+
+def test_invalid_number_never_reaches_sip(world) -> None:
+    phone, sip, *_ = world
+    with pytest.raises(InvalidNumber):
+        phone.dial("sip:a@b\r\nX: y")
+    assert sip.sent == []
+
+
+def test_not_registered_refused(world) -> None:
+    phone, sip, *_ = world
+    phone.handle(SipRegistration("office", RegState.FAILED, 503, "Service Unavailable"))
+    with pytest.raises(NotRegistered) as exc:
+        phone.dial("+14155552671", account="office")
+    assert "Service Unavailable" in exc.value.message
+    assert sip.sent == []
+    # direct (no registrar) account still works and the default falls back to it
+    phone.dial("+14155552671")
+    assert sip.sent[0][2] == "trunk"
+
+
+def test_unknown_account(world) -> None:
+    with pytest.raises(UnknownAccount):
+        world[0].dial("+14155552671", account="nope")
+
+
+def test_cancel_while_ringing_is_canceled(world) -> None:
+    phone, sip, _, _, events = world
+    phone.dial("+14155552671")
+    phone.handle(prog("c0", SipLegState.RINGING, 180))
+    phone.hangup()
+    assert sip.sent[-1] == ("hangup", "c0")
+    phone.handle(prog("c0", SipLegState.DISCONNECTED, 487))
+    assert final_status(events, "c0") is CallEndStatus.CANCELED
+
+
+def test_no_answer_timer(world) -> None:
+    phone, sip, sched, _, events = world
+    phone.dial("+14155552671")
+    phone.handle(prog("c0", SipLegState.RINGING, 180))
+    sched.fire_all()
+    assert sip.sent[-1] == ("hangup", "c0")
+    phone.handle(prog("c0", SipLegState.DISCONNECTED, 487))
+    assert final_status(events, "c0") is CallEndStatus.NO_ANSWER
+
+
+def test_timer_cancelled_on_answer(world) -> None:
+    phone, _, sched, _, _ = world
+    phone.dial("+14155552671")
+    phone.handle(prog("c0", SipLegState.CONFIRMED, 200))
+    assert sched.pending == []
+
+
+@pytest.mark.parametrize(("code", "status"), [(486, CallEndStatus.BUSY), (603, CallEndStatus.REJECTED),
+                                              (480, CallEndStatus.NO_ANSWER), (503, CallEndStatus.FAILED)])
+def test_failures(world, code: int, status: CallEndStatus) -> None:
+    phone, _, _, _, events = world
+    phone.dial("+14155552671")
+    phone.handle(prog("c0", SipLegState.DISCONNECTED, code))
+    assert final_status(events, "c0") is status
+    notices = [e for e in events if isinstance(e, Notice)]
+    assert bool(notices) is (status is CallEndStatus.FAILED)
+
+
+def test_inbound_missed_and_declined(world) -> None:
+    phone, sip, _, _, events = world
+    phone.handle(SipIncomingCall("in1", "office", "+14155550000", "Bob"))
+    assert sip.sent[-1] == ("ring", "in1")
+    phone.handle(prog("in1", SipLegState.DISCONNECTED, 487))
+    assert final_status(events, "in1") is CallEndStatus.MISSED
+    phone.handle(SipIncomingCall("in2", "office", "+14155550000"))
+    phone.decline()
+    assert sip.sent[-1] == ("hangup", "in2", "603")
+    phone.handle(prog("in2", SipLegState.DISCONNECTED, 603))
+    assert final_status(events, "in2") is CallEndStatus.REJECTED
+
+
+def test_call_waiting_answer_holds_first(world) -> None:
+    phone, sip, _, _, _ = world
+    phone.dial("+14155552671")
+    phone.handle(prog("c0", SipLegState.CONFIRMED, 200))
+    phone.handle(SipIncomingCall("in1", "office", "+14155550000"))
+    phone.answer("in1")
+    assert ("hold", "c0") in sip.sent
+    assert sip.names()[-1] == "answer"
+    assert phone.call("c0").state is CallState.HELD
+    phone.handle(prog("in1", SipLegState.CONFIRMED, 200))
+    phone.swap()
+    assert phone.call("c0").state is CallState.ESTABLISHED
+    assert phone.call("in1").state is CallState.HELD
+
+
+def test_dnd_rejects_inbound_as_missed(world) -> None:
+    phone, sip, _, _, events = world
+    phone.set_available(False)
+    phone.handle(SipIncomingCall("in1", "office", "+14155550000"))
+    assert sip.sent[-1] == ("hangup", "in1", "486")
+    phone.handle(prog("in1", SipLegState.DISCONNECTED, 486))
+    assert final_status(events, "in1") is CallEndStatus.MISSED
+
+
+def test_commands_without_call(world) -> None:
+    phone = world[0]
+    for fn in (phone.hangup, phone.answer, phone.hold, phone.resume, phone.swap):
+        with pytest.raises(NoSuchCall):
+            fn()
+    with pytest.raises(InvalidNumber):
+        phone.dtmf("12x")
+
+
+def test_mute_and_dtmf(world) -> None:
+    phone, sip, *_ = world
+    phone.dial("+14155552671")
+    phone.handle(prog("c0", SipLegState.CONFIRMED, 200))
+    assert phone.mute(True).muted
+    assert sip.sent[-1] == ("set_mute", "c0", "True")
+    phone.dtmf("12#")
+    assert sip.sent[-1] == ("send_dtmf", "c0", "12#", "rfc4733")
+
+
+def test_transfer_blind_and_attended(world) -> None:
+    phone, sip, *_ = world
+    phone.dial("+14155552671")
+    phone.handle(prog("c0", SipLegState.CONFIRMED, 200))
+    phone.transfer("+14155550001")
+    assert sip.sent[-1] == ("transfer", "c0", "sip:+14155550001@pbx.example.com")
+    phone.dial("+14155550002")  # consultation call holds the first
+    phone.handle(prog("c1", SipLegState.CONFIRMED, 200))
+    phone.transfer("c1", call_id="c0")
+    assert sip.sent[-1] == ("transfer_attended", "c0", "c1")
+
+
+def test_illegal_transition_ignored(world) -> None:
+    phone, *_ = world
+    phone.dial("+14155552671")
+    phone.handle(prog("c0", SipLegState.CONFIRMED, 200))
+    phone.handle(prog("c0", SipLegState.RINGING, 180))  # late provisional: ignored
+    assert phone.call("c0").state is CallState.ESTABLISHED
