@@ -1,0 +1,294 @@
+"""``softphone hubspot ...``: store the developer API key, manage the app's calling settings.
+
+    softphone hubspot set-key                  reads the key from stdin (prompts without echo on a TTY)
+    softphone hubspot settings create --app-id ID --name NAME --url URL [--width N] [--height N] [flags]
+    softphone hubspot settings get    --app-id ID
+    softphone hubspot settings update --app-id ID [--name ...] [--url ...] [--ready | --no-ready] [...]
+    softphone hubspot settings delete --app-id ID --yes
+    (every settings action also takes --dry-run and --base-url)
+
+The developer API key lives only in the OS keyring (service ``softphone``, key ``hubspot:developer-api-key``):
+there is deliberately no command-line option for it, and it is redacted from every printed URL and log line.
+
+Wiring (softphone/cli.py): ``register(subparsers)`` adds the ``hubspot`` tree; each leaf parser sets
+``func`` (``Callable[[argparse.Namespace], int]``, the exit code), so the main entry point runs
+``return args.func(args)``. Exit codes: 0 ok, 1 HubSpot/keyring/network error, 2 invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from softphone import secrets
+from softphone.errors import SecretError, SoftphoneError
+from softphone.hubspot.api import (
+    DEFAULT_BASE_URL,
+    INT32_MAX,
+    CallingSettingsClient,
+    CallingSettingsInput,
+    InvalidSettings,
+    describe_request,
+    validate_app_id,
+    validate_base_url,
+    validate_dimension,
+    validate_name,
+    validate_widget_url,
+)
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+CREATE_DEFAULT_WIDTH = 400
+CREATE_DEFAULT_HEIGHT = 600
+MAX_KEY_LENGTH = 512
+
+_METHODS = {"create": "POST", "get": "GET", "update": "PATCH", "delete": "DELETE"}
+
+# ------------------------------------------------------------------------------------ argument types
+
+
+def _arg_type(validator: Callable[[str], Any]) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return validator(text)
+        except InvalidSettings as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+
+    convert.__name__ = validator.__name__.removeprefix("validate_")
+    return convert
+
+
+_app_id_arg = _arg_type(validate_app_id)
+_url_arg = _arg_type(validate_widget_url)
+_name_arg = _arg_type(validate_name)
+_base_url_arg = _arg_type(validate_base_url)
+_width_arg = _arg_type(lambda text: validate_dimension(text, "width"))
+_height_arg = _arg_type(lambda text: validate_dimension(text, "height"))
+
+
+# ------------------------------------------------------------------------------------------ parsers
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``hubspot set-key`` and ``hubspot settings create|get|update|delete`` to ``subparsers``."""
+    hub = subparsers.add_parser(
+        "hubspot", help="HubSpot developer tools: API key, calling settings",
+        description="Developer tools for the HubSpot calling app: store the developer API key and manage "
+                    "the app's calling settings (the iframe HubSpot shows: name, URL, size, flags).",
+    )
+    hub_sub = hub.add_subparsers(dest="hubspot_command", metavar="COMMAND", required=True)
+
+    set_key = hub_sub.add_parser(
+        "set-key", help="store the developer API key in the keyring (read from stdin)",
+        description="Store the HubSpot developer account API key in the OS keyring (service 'softphone', "
+                    "key 'hubspot:developer-api-key'). The key is read from stdin, or prompted for without "
+                    "echo on a terminal; it is never accepted on the command line.",
+    )
+    set_key.set_defaults(func=cmd_set_key)
+
+    settings = hub_sub.add_parser(
+        "settings", help="create/get/update/delete the app's calling settings",
+        description="Manage the calling settings of your HubSpot app "
+                    "(POST/GET/PATCH/DELETE /crm/v3/extensions/calling/{appId}/settings, authenticated with "
+                    "the developer API key stored by `softphone hubspot set-key`).",
+    )
+    actions = settings.add_subparsers(dest="settings_action", metavar="ACTION", required=True)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--app-id", required=True, type=_app_id_arg, metavar="ID",
+                        help="the app's ID (digits) from your HubSpot developer account")
+    common.add_argument("--dry-run", action="store_true",
+                        help="print the request (method, URL with the key redacted, JSON body); send nothing")
+    common.add_argument("--base-url", default=DEFAULT_BASE_URL, type=_base_url_arg, metavar="URL",
+                        help=f"API root (default {DEFAULT_BASE_URL}); plain http only to loopback")
+
+    create = actions.add_parser(
+        "create", parents=[common], help="create the calling settings (POST)",
+        description="Create the app's calling settings. isReady is sent as false unless --ready is given: "
+                    "HubSpot's docs say to keep it false while testing and PATCH it to true for production.",
+    )
+    _add_fields(create, creating=True)
+    create.set_defaults(func=cmd_settings)
+
+    get = actions.add_parser("get", parents=[common], help="show the calling settings (GET)")
+    get.set_defaults(func=cmd_settings)
+
+    update = actions.add_parser(
+        "update", parents=[common], help="change some calling settings (PATCH)",
+        description="Change only the given fields, e.g. `--ready` to put the app in production.",
+    )
+    _add_fields(update, creating=False)
+    update.set_defaults(func=cmd_settings)
+
+    delete = actions.add_parser(
+        "delete", parents=[common], help="delete the calling settings (DELETE)",
+        description="Delete the app's calling settings: the calling option disappears for every connected "
+                    "HubSpot account.",
+    )
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(func=cmd_settings)
+
+
+def _add_fields(parser: argparse.ArgumentParser, *, creating: bool) -> None:
+    title = "settings fields" + ("" if creating else " (only the given ones change)")
+    fields = parser.add_argument_group(title)
+    fields.add_argument("--name", required=creating, type=_name_arg,
+                        help="name of the calling option shown to HubSpot users")
+    fields.add_argument("--url", required=creating, type=_url_arg,
+                        help="https:// URL of the widget HubSpot loads in its iframe")
+    fields.add_argument("--width", type=_width_arg, metavar="PX",
+                        default=CREATE_DEFAULT_WIDTH if creating else None,
+                        help=f"iframe width in pixels, 1..{INT32_MAX}"
+                             + (f" (default {CREATE_DEFAULT_WIDTH})" if creating else ""))
+    fields.add_argument("--height", type=_height_arg, metavar="PX",
+                        default=CREATE_DEFAULT_HEIGHT if creating else None,
+                        help=f"iframe height in pixels, 1..{INT32_MAX}"
+                             + (f" (default {CREATE_DEFAULT_HEIGHT})" if creating else ""))
+    bool_action = argparse.BooleanOptionalAction
+    fields.add_argument("--ready", dest="is_ready", action=bool_action,
+                        default=False if creating else None,
+                        help="isReady: show the app to users of connected accounts"
+                             + (" (default: not ready)" if creating else ""))
+    fields.add_argument("--supports-custom-objects", action=bool_action, default=None,
+                        help="supportsCustomObjects: calls can be placed from custom object records")
+    fields.add_argument("--supports-inbound-calling", action=bool_action, default=None,
+                        help="supportsInboundCalling: the app receives incoming calls in HubSpot")
+    fields.add_argument("--uses-calling-window", action=bool_action, default=None,
+                        help="usesCallingWindow: hold calls in HubSpot's detached calling window")
+    fields.add_argument("--uses-remote", action=bool_action, default=None,
+                        help="usesRemote: anchor the app to HubSpot's calling remote")
+
+
+# ----------------------------------------------------------------------------------------- handlers
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _require_key() -> str:
+    key = secrets.get_password(secrets.HUBSPOT_KEY)
+    if not key:
+        try:
+            backend = secrets.backend_name()
+        except Exception:  # the keyring may be entirely unusable; the hint below still applies
+            backend = "unavailable"
+        raise SecretError(
+            f"No HubSpot developer API key in the keyring (backend {backend}). Store it with:\n"
+            "  softphone hubspot set-key     (paste the key, or pipe it in on stdin)"
+        )
+    return key
+
+
+def _key_char_ok(char: str) -> bool:
+    return char.isascii() and char.isprintable() and not char.isspace()
+
+
+def cmd_set_key(args: argparse.Namespace) -> int:
+    """Read the developer API key from stdin (no echo on a TTY) and store it in the keyring."""
+    del args
+    try:
+        if sys.stdin is None:
+            raise SecretError("No stdin to read the key from.")
+        if sys.stdin.isatty():
+            raw = getpass.getpass("HubSpot developer API key: ")
+        else:
+            raw = sys.stdin.read(MAX_KEY_LENGTH * 4 + 1)
+        key = raw.strip()
+        if not key:
+            _error("No key given on stdin; nothing stored.")
+            return EXIT_USAGE
+        if len(key) > MAX_KEY_LENGTH or not all(_key_char_ok(c) for c in key):
+            _error("That does not look like a single API key (expected one line of printable ASCII, "
+                   "no spaces); nothing stored.")
+            return EXIT_USAGE
+        secrets.set_password(secrets.HUBSPOT_KEY, key)
+    except SoftphoneError as exc:
+        _error(exc.message)
+        return EXIT_ERROR
+    except (KeyboardInterrupt, EOFError):
+        _error("Cancelled; nothing stored.")
+        return EXIT_ERROR
+    print(f"Stored the HubSpot developer API key in the keyring "
+          f"(service '{secrets.SERVICE}', key '{secrets.HUBSPOT_KEY}').")
+    return EXIT_OK
+
+
+def _settings_input(args: argparse.Namespace) -> CallingSettingsInput:
+    return CallingSettingsInput(
+        name=args.name, url=args.url, width=args.width, height=args.height, is_ready=args.is_ready,
+        supports_custom_objects=args.supports_custom_objects,
+        supports_inbound_calling=args.supports_inbound_calling,
+        uses_calling_window=args.uses_calling_window, uses_remote=args.uses_remote,
+    )
+
+
+def _confirm_delete(app_id: int) -> bool:
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise InvalidSettings("Refusing to delete without confirmation: add --yes.")
+    try:
+        answer = input(f"Delete the calling settings of app {app_id}? HubSpot users of every connected "
+                       "account lose this calling option. [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """``hubspot settings create|get|update|delete``."""
+    action: str = args.settings_action
+    method = _METHODS[action]
+    app_id: int = args.app_id
+    try:
+        body: dict[str, Any] | None = None
+        if action == "create":
+            body = _settings_input(args).create_body()
+        elif action == "update":
+            body = _settings_input(args).patch_body()
+        if args.dry_run:
+            with CallingSettingsClient(None, base_url=args.base_url) as client:
+                print(describe_request(client.build_request(method, app_id, body)))
+            print("(dry run: nothing was sent)", file=sys.stderr)
+            return EXIT_OK
+        if action == "delete" and not args.yes and not _confirm_delete(app_id):
+            print("Not deleted.", file=sys.stderr)
+            return EXIT_ERROR
+        key = _require_key()
+        with CallingSettingsClient(key, base_url=args.base_url) as client:
+            result = client.send(client.build_request(method, app_id, body))
+    except InvalidSettings as exc:
+        _error(exc.message)
+        return EXIT_USAGE
+    except SoftphoneError as exc:
+        _error(exc.message)
+        return EXIT_ERROR
+    if action == "delete":
+        print(f"Deleted the calling settings of app {app_id}.")
+    else:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------- standalone
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``hubspot`` tree on its own: ``python -m softphone.hubspot.cli hubspot settings get ...``."""
+    parser = argparse.ArgumentParser(prog="softphone")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
