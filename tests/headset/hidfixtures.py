@@ -1,0 +1,46 @@
+"""Descriptor fixtures: real ones from tests/fixtures/hid/ and small hand-written ones for single behaviours."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from softphone.headset.decode import TelephonyLayout, iter_hex, parse_descriptor
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hid"
+
+
+def load_hex(name: str) -> bytes:
+    return bytes(iter_hex((FIXTURES / f"{name}.hex").read_text()))
+
+
+def layout_of(raw: bytes) -> TelephonyLayout:
+    return TelephonyLayout.from_descriptor(parse_descriptor(raw))
+
+
+PLANTRONICS = "plantronics-blackwire-3220-047f-c056-telephony"
+YEALINK_ADAPTER = "yealink-usb-phone-adapter"
+
+# Hand-written: one packed report 2 like the common UC-headset layout (Hook Switch absolute, Phone Mute /
+# Flash / Redial relative; Off-Hook, Mute, Ring, Hold, Microphone LEDs in one output report).
+PACKED_HEADSET = bytes([
+    0x05, 0x0B, 0x09, 0x05, 0xA1, 0x01, 0x85, 0x02,
+    0x15, 0x00, 0x25, 0x01, 0x75, 0x01,
+    0x09, 0x20, 0x95, 0x01, 0x81, 0x22,                          # Hook Switch, Abs
+    0x09, 0x2F, 0x09, 0x21, 0x09, 0x24, 0x95, 0x03, 0x81, 0x06,  # Mute, Flash, Redial: Rel
+    0x95, 0x04, 0x81, 0x01,                                      # padding
+    0x05, 0x08, 0x09, 0x17, 0x09, 0x09, 0x09, 0x18, 0x09, 0x20, 0x09, 0x21,
+    0x95, 0x05, 0x91, 0x22, 0x95, 0x03, 0x91, 0x01,              # LEDs + padding
+    0xC0,
+])
+
+# Hand-written: no report IDs, hook switch and phone mute both declared absolute (the state a device keeps,
+# or a momentary button mislabelled: the decoder has to learn which).
+UNNUMBERED_ABS = bytes([
+    0x05, 0x0B, 0x09, 0x05, 0xA1, 0x01,
+    0x15, 0x00, 0x25, 0x01, 0x75, 0x01,
+    0x09, 0x20, 0x09, 0x2F, 0x95, 0x02, 0x81, 0x02,
+    0x95, 0x06, 0x81, 0x03,
+    0x05, 0x08, 0x09, 0x17, 0x09, 0x18, 0x09, 0x09, 0x95, 0x03, 0x91, 0x02,
+    0x95, 0x05, 0x91, 0x03,
+    0xC0,
+])
