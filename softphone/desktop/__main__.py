@@ -11,4 +11,5 @@ from softphone.desktop.main import run_window
 
 logging.basicConfig(level=os.environ.get("SOFTPHONE_LOG_LEVEL", "INFO"),
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.getLogger("httpx").setLevel(logging.WARNING)
 sys.exit(run_window(sys.argv[1:]))

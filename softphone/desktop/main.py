@@ -11,6 +11,7 @@ requests arrive on the instance server's threads. Qt objects are touched only th
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -155,7 +156,7 @@ class DesktopShell:
         bridge = Bridge(self.client, self.prefs, self)
         self._window = webview.create_window(
             WINDOW_TITLE, url=resources.index_html().as_uri(), js_api=bridge,
-            width=420, height=740, min_size=(360, 560),
+            width=420, height=740, min_size=(360, 560), text_select=True,  # app.css decides (no inline style)
             background_color="#15181d" if self._dark else "#f6f7f9",
         )
         self._window.events.closing += self._on_closing
@@ -171,7 +172,9 @@ class DesktopShell:
         log.info("window shown %.2f s after start", time.monotonic() - self.started_at)
 
     def _on_started(self, dial: str | None) -> None:
-        self._feed = PageFeed(self._window.evaluate_js)
+        # run_js, not evaluate_js: pywebview's evaluate_js wraps the script in eval(), which the page's CSP
+        # (script-src 'self', no unsafe-eval) refuses; runJavaScript from Qt is not subject to the CSP.
+        self._feed = PageFeed(self._window.run_js)
         self._pump = EventPump(self.client, self._deliver)
         self._pump.start()
         if dial:
@@ -382,8 +385,11 @@ class DesktopShell:
 
     def _test_hook(self, op: Any, req: dict[str, Any]) -> dict[str, Any]:
         """Drive the real window from tests (enabled only with SOFTPHONE_TEST_HOOKS=1)."""
+        if self._window is None or self._window.native is None:
+            return {"ok": False, "error": {"code": "not_ready", "message": "The window is not created yet."}}
         if op == "eval":
-            return {"ok": True, "result": self._window.evaluate_js(str(req["js"]))}
+            raw = self._window.run_js(f"JSON.stringify(({req['js']}))")
+            return {"ok": True, "result": json.loads(raw) if isinstance(raw, str) and raw else raw}
         if op == "shell":
             return {"ok": True, "result": self._call_main(self._shell_snapshot)}
         if op == "toast_click":

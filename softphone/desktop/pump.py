@@ -3,7 +3,7 @@
 It reconnects by itself (the engine may still be starting, or be restarted) and reports the link as a
 synthetic ``{"type": "engine", "connected": bool}`` event, so the page and the tray can say "starting" or
 "not running" instead of showing stale state. Page delivery runs on its own thread because pywebview's
-``evaluate_js`` blocks until the page answered.
+``run_js`` blocks until the page answered.
 """
 
 from __future__ import annotations
