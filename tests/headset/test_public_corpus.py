@@ -47,7 +47,7 @@ def _read(source: tuple[str, str], name: str) -> bytes | None:
     if not git_dir.exists():
         return None
     r = subprocess.run(["git", "--git-dir", str(git_dir), "show", f"HEAD:{source[1]}{name}"],
-                       capture_output=True, timeout=30)
+                       check=False, capture_output=True, timeout=30)
     return r.stdout if r.returncode == 0 else None
 
 
