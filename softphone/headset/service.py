@@ -53,7 +53,9 @@ __all__ = [
     "HidDevice",
     "HidInfo",
     "HidapiBackend",
+    "candidates",
     "list_headsets",
+    "read_layout",
 ]
 
 SYSFS_HIDRAW = Path("/sys/class/hidraw")
@@ -185,6 +187,17 @@ class HeadsetInfo:
     def id(self) -> str:
         return f"{self.vendor_id:04x}:{self.product_id:04x}"
 
+    def __str__(self) -> str:
+        caps = self.capabilities
+        parts = [f"{self.name} ({self.id}) {self.path}",
+                 "buttons: " + (", ".join(caps.get("inputs", [])) or "none"),
+                 "lights: " + (", ".join(caps.get("outputs", [])) or "none")]
+        if self.alsa_card:
+            parts.append(f"sound card: {self.alsa_card}")
+        if self.error:
+            parts.append(f"error: {self.error}")
+        return " — ".join(parts)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "id": self.id, "vendor_id": self.vendor_id, "product_id": self.product_id,
@@ -255,7 +268,7 @@ def _matches(selector: str | None, info: HidInfo) -> bool:
     return bool(info.product) and s in info.product.lower()
 
 
-def _layout_for(dev: HidDevice | None, path: bytes, sysfs: Path) -> TelephonyLayout | None:
+def read_layout(dev: HidDevice | None, path: bytes, sysfs: Path = SYSFS_HIDRAW) -> TelephonyLayout | None:
     raw = sysfs_descriptor(path, sysfs)
     if raw is None and dev is not None:
         raw = dev.report_descriptor()
@@ -266,6 +279,12 @@ def _layout_for(dev: HidDevice | None, path: bytes, sysfs: Path) -> TelephonyLay
     except DescriptorError as exc:
         log.info("headset %r: unreadable report descriptor: %s", path, exc)
         return None
+
+
+def candidates(infos: Sequence[HidInfo], selector: str | None = None,
+               sysfs: Path = SYSFS_HIDRAW) -> dict[bytes, list[HidInfo]]:
+    """Enumeration entries grouped by device path, keeping telephony devices that match ``selector``."""
+    return {p: e for p, e in _groups(infos).items() if _matches(selector, e[0]) and _is_candidate(e, sysfs)}
 
 
 def list_headsets(backend: HidBackend | None = None, sysfs: Path = SYSFS_HIDRAW) -> list[HeadsetInfo]:
@@ -282,7 +301,7 @@ def list_headsets(backend: HidBackend | None = None, sysfs: Path = SYSFS_HIDRAW)
             continue
         first = entries[0]
         error = None
-        layout = _layout_for(None, path, sysfs)
+        layout = read_layout(None, path, sysfs)
         if layout is None:
             try:
                 dev = backend.open(path)
@@ -290,7 +309,7 @@ def list_headsets(backend: HidBackend | None = None, sysfs: Path = SYSFS_HIDRAW)
                 dev, error = None, f"cannot open {path.decode(errors='replace')}: {exc}"
             if dev is not None:
                 try:
-                    layout = _layout_for(dev, path, sysfs)
+                    layout = read_layout(dev, path, sysfs)
                 finally:
                     dev.close()
         out.append(HeadsetInfo(
@@ -490,7 +509,7 @@ class HeadsetService:
             with self._lock:
                 self._ignored[info.path] = self._clock() + self.retry_s
             return
-        layout = _layout_for(dev, info.path, self._sysfs)
+        layout = read_layout(dev, info.path, self._sysfs)
         if layout is None or (not layout.inputs and not layout.outputs):
             dev.close()
             log.info("HID device %s has no usable telephony controls", info.product or info.path)
