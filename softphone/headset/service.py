@@ -446,6 +446,18 @@ class HeadsetService:
         with self._lock:
             return [c.name for c in self._conns.values()]
 
+    def status(self) -> list[dict[str, Any]]:
+        """Connected headsets for ``status``/the settings page: id, name, path, capabilities, learned modes."""
+        with self._lock:
+            conns = list(self._conns.values())
+        return [{
+            "name": c.name,
+            "id": f"{c.info.vendor_id:04x}:{c.info.product_id:04x}",
+            "path": c.info.path.decode(errors="replace"),
+            "capabilities": describe_capabilities(c.layout),
+            "modes": {ctl.value: m.value for ctl in c.layout.inputs if (m := c.decoder.mode(ctl)) is not None},
+        } for c in conns]
+
     def headsets(self) -> list[HeadsetInfo]:
         assert self._backend is not None
         return list_headsets(self._backend, self._sysfs)

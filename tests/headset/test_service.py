@@ -92,6 +92,10 @@ async def test_answer_mute_hangup_from_headset(rig: Any) -> None:
     engine, _, h, svc = rig
     await until(lambda: led(h, RING_LED) == 0, "initial LEDs written on connect")
     assert svc.connected == ["Fake Blackwire"]
+    assert svc.status() == [{"name": "Fake Blackwire", "id": "047f:c056", "path": "/dev/hidraw-fake0",
+                             "capabilities": {"inputs": ["hook_switch", "phone_mute", "flash"],
+                                              "outputs": ["off_hook", "ring", "mute", "hold"]},
+                             "modes": {"hook_switch": "unknown", "phone_mute": "toggle"}}]
     assert svc.machine.last_dialed == ("+15550009999", "desk")
 
     engine.publish_call("c1", CallState.INCOMING)
@@ -115,6 +119,7 @@ async def test_answer_mute_hangup_from_headset(rig: Any) -> None:
     await until(lambda: led(h, OFF_HOOK_LED) == 0, "off-hook LED cleared")
     engine.publish_call("c1", CallState.TERMINATED)
     assert [c[0] for c in engine.commands] == ["answer", "mute", "hangup"]
+    assert svc.status()[0]["modes"]["hook_switch"] == "absolute"          # learned from what it did
 
 
 async def test_mute_from_app_is_mirrored_and_hold_keeps_off_hook(rig: Any) -> None:
@@ -294,3 +299,22 @@ def test_list_headsets_never_raises() -> None:
             raise AssertionError
 
     assert list_headsets(Broken()) == []
+
+
+async def test_led_state_echoed_after_every_telephony_input_report(rig: Any) -> None:
+    """Some headsets reset mute/hook unless the host answers each input report with the LED state."""
+    engine, _, h, _ = rig
+    engine.publish_call("c1", CallState.ESTABLISHED, muted=True)
+    await until(lambda: led(h, MUTE_LED) == 1, "mute LED")
+
+    def writes(rid: int) -> int:
+        return sum(1 for w in list(h.written) if w[0] == rid)
+
+    before = writes(MUTE_LED), writes(OFF_HOOK_LED)
+    h.press(bytes([8, 0b010]))                       # hook report that changes nothing for the phone
+    await until(lambda: writes(MUTE_LED) > before[0] and writes(OFF_HOOK_LED) > before[1], "echo")
+    assert h.last_report(MUTE_LED) == bytes([MUTE_LED, 1])
+    n = len(h.written)
+    h.press(bytes([0x2A, 0x00]))                     # a report with no telephony controls: no echo
+    await asyncio.sleep(0.3)
+    assert len(h.written) == n and engine.commands == []
