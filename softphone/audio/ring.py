@@ -64,7 +64,7 @@ class DriftRing:
         low: int = 96,
         high: int = 560,
         window: int = 50,
-        settle: int = 250,
+        settle: int = 150,
         max_slip: int = 2,
         trim_above: int = 1600,
     ) -> None:
@@ -88,9 +88,10 @@ class DriftRing:
         self._win_min = 1 << 30
         self._win_n = 0
         self._pending = 0       # >0: samples still to remove; <0: samples still to add
-        self._written = 0       # since the first write after clear()
-        self._nreads = 0        # reads since that first write
+        self._written = 0       # samples written since the reader's first read after clear()
+        self._nreads = 0        # reads since then (including that one)
         self._rate = 0.0        # estimated writer/reader - 1
+        self._base: tuple[int, int] | None = None
         self._acc = 0.0         # fractional samples owed by drift compensation
         self._max_block = frame  # largest write seen: the height of the fill sawtooth
         self.armed = False
@@ -113,6 +114,7 @@ class DriftRing:
             self._written = 0
             self._nreads = 0
             self._rate = 0.0
+            self._base = None
             self._acc = 0.0
             self._max_block = self.frame
             self.target, self.low, self.high = self._target0, self._low0, self._high0
@@ -139,13 +141,14 @@ class DriftRing:
                 n = self.capacity
             over = self._fill + n - self.capacity
             if over > 0:
-                st.overflows += 1
+                st.overflows += 1 if self.armed else 0
                 st.dropped_samples += over
                 self._head = (self._head + over) % self.capacity
                 self._fill -= over
             tail = (self._head + self._fill) % self.capacity
             first = min(n, self.capacity - tail)
-            self._written += n
+            if self._nreads:
+                self._written += n
             self._max_block = max(self._max_block, min(n, self.trim_above))
             self._buf[tail:tail + first] = x[:first]
             if first < n:
@@ -164,13 +167,15 @@ class DriftRing:
         self._fill -= n
         return out
 
-    def read(self) -> Samples:
-        """One frame of ``frame`` samples; never blocks, never returns short."""
-        n = self.frame
+    def read(self, n: int | None = None) -> Samples:
+        """One frame (``frame`` samples unless ``n`` says otherwise); never blocks, never returns short."""
+        n = self.frame if n is None else n
         with self._lock:
             st = self.stats
             st.reads += 1
-            if self._written:
+            if self._nreads or self._fill:
+                # rate estimation starts with the reader's first read of real audio: what was queued
+                # before the reader started is not writer speed
                 self._nreads += 1
             if self._priming:
                 if self._fill >= n + self.target:
@@ -247,10 +252,15 @@ class DriftRing:
             return
         m = self._win_min
         self._reset_window()
-        if self._nreads >= self.settle:
-            consumed = self._nreads * self.frame
-            ratio = self._written / consumed
-            self._rate = max(-0.01, min(0.01, ratio - 1.0))
+        if self._base is None:
+            if self._nreads >= self.settle:
+                # start counting once the devices have settled: a stream's first callbacks come in a
+                # burst (filling the server's buffer) that says nothing about its clock
+                self._base = (self._written, self._nreads)
+        elif self._nreads - self._base[1] >= self.settle:
+            consumed = (self._nreads - self._base[1]) * self.frame
+            ratio = (self._written - self._base[0]) / consumed
+            self._rate = max(-0.006, min(0.006, ratio - 1.0))
         if m > self.high + self._max_block - self.frame:
             self._pending = m - self.target
         elif m < self.low:

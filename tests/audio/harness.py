@@ -38,6 +38,7 @@ class PulseDaemon:
         self.socket = root / "native"
         self.server = f"unix:{self.socket}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.keepalive: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
         script = self.root / "default.pa"
@@ -68,9 +69,36 @@ class PulseDaemon:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.pactl("info", check=False).returncode == 0:
-                return
+                break
             time.sleep(0.05)
-        raise RuntimeError("private PulseAudio did not start")
+        else:
+            raise RuntimeError("private PulseAudio did not start")
+        # An idle null sink runs with 2 s of latency and takes that long to notice a new low-latency
+        # stream (hardware sinks rewind at once). Keep every sink busy with silence, as a real device
+        # playing system sounds would be, so tests see device-like timing from the first frame.
+        for sink in ("speaker", "micfeed", "callspk", "callmicfeed", "ringer"):
+            self.keepalive.append(self.silence(sink))
+        self.wait_settled()
+
+    def wait_settled(self, timeout: float = 8.0) -> None:
+        """Until every sink has drained the 2 s it queued while idle (the keepalive streams were noticed)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = self.pactl("list", "sinks").stdout
+            lat = [int(x.split("Latency: ")[1].split(" ")[0]) for x in out.splitlines() if "configured " in x]
+            if lat and max(lat) <= 100_000:
+                return
+            time.sleep(0.1)
+
+    def silence(self, sink: str) -> subprocess.Popen[bytes]:
+        zero = open("/dev/zero", "rb")  # noqa: SIM115 - owned by the child
+        try:
+            return subprocess.Popen(
+                ["pacat", "--raw", "--playback", f"--device={sink}", "--format=s16le", f"--rate={RATE}",
+                 "--channels=1", "--latency-msec=20"],
+                stdin=zero, env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        finally:
+            zero.close()
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -95,6 +123,10 @@ class PulseDaemon:
         self.pactl("unload-module", self.module_of(name))
 
     def stop(self) -> None:
+        for k in self.keepalive:
+            k.kill()
+            k.wait()
+        self.keepalive.clear()
         if self.proc is not None:
             self.proc.terminate()
             try:

@@ -1,0 +1,601 @@
+"""The pjsua2 ⇄ sounddevice bridge: :class:`SoundDeviceMedia` implements ``softphone.sip.media.MediaBridge``.
+
+Our pjsua2 build has no sound devices, so the endpoint runs on the null device and two
+``AudioMediaPort``s on its conference bridge carry the call audio: ``mic`` (a source: its
+``onFrameRequested`` hands pjmedia 20 ms of microphone) and ``speaker`` (a sink: ``onFrameReceived``
+gets 20 ms of the call). Between those callbacks (pjmedia's clock thread) and PortAudio's callbacks
+(the device clocks) sit two :class:`~softphone.audio.ring.DriftRing`s.
+
+Threads and what each may touch:
+
+* pjsua2 thread (the ``MediaBridge`` methods): conference connections only; never blocks on devices.
+* pjmedia clock thread (port callbacks): rings, echo canceller, level, recorder queue. No pjsua2 calls.
+* PortAudio callbacks: rings and tone sources only. Never pjsua2.
+* ``audio-devices`` thread: opens/closes streams, polls the device list, runs the stall watchdog, tells
+  the user (``on_notice``) when a device comes or goes. Never pjsua2.
+
+Streams are open only while a call has media or a local sound plays; the ringer has its own stream on its
+own device. Mute disconnects the microphone from the call on the conference bridge (nothing reaches RTP).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from softphone.audio import devices as dev
+from softphone.audio.processing import MicProcessor, make_processor
+from softphone.audio.quality import read_stream
+from softphone.audio.recorder import CallRecorder, recording_path
+from softphone.audio.ring import DriftRing, RingStats
+from softphone.audio.tones import Sound, ToneSource, Wanted, desired_sounds, dtmf
+from softphone.config import AudioConfig
+
+log = logging.getLogger(__name__)
+
+Samples = npt.NDArray[np.int16]
+Notice = Callable[[str, str], None]          # (level "info"|"warning", message)
+
+RATE = 16000
+FRAME = 320                                   # 20 ms at 16 kHz
+STALL_S = 1.0                                 # a stream whose callbacks stopped this long is reopened
+FIRST_S = 4.0                                 # ... or that never called back this long after opening
+
+
+# -- fast ByteVector access -----------------------------------------------------------------------------
+# ``bytes(frame.buf)`` walks a std::vector<unsigned char> element by element through SWIG (~0.5-1 ms per
+# frame, on the clock thread, holding the GIL). The vector's first two words are its begin/end pointers
+# (libstdc++, libc++ and MSVC release builds alike); read them and copy the storage in one go. Verified at
+# first use against the slow path, which stays the fallback.
+
+_VEC_OK: bool | None = None
+
+
+def _vec_span(vec: Any) -> tuple[int, int]:
+    addr = int(vec.this)
+    begin = ctypes.c_void_p.from_address(addr).value or 0
+    end = ctypes.c_void_p.from_address(addr + ctypes.sizeof(ctypes.c_void_p)).value or 0
+    return begin, end - begin
+
+
+def _vec_selftest(pj: Any) -> bool:
+    try:
+        probe = bytes(range(256)) * 3
+        v = pj.ByteVector(probe)
+        begin, n = _vec_span(v)
+        if n != len(probe) or ctypes.string_at(begin, n) != probe:
+            return False
+        ctypes.memmove(begin, b"\x07" * n, n)
+        return bool(v[0] == 7 and v[n - 1] == 7)
+    except Exception:
+        return False
+
+
+def read_vector(vec: Any) -> bytes:
+    if _VEC_OK:
+        begin, n = _vec_span(vec)
+        return ctypes.string_at(begin, n) if n > 0 else b""
+    return bytes(vec)
+
+
+@dataclass
+class _Call:
+    audio_media: Any
+    muted: bool = False
+    recorder: CallRecorder | None = None
+    recording_path: str | None = None
+    quality: dict[str, Any] = field(default_factory=dict)
+    started: float = 0.0
+
+
+class SoundDeviceMedia:
+    """Real audio for calls. Construct with the ``[audio]`` config and the data dir; hand it to the SIP
+    adapter as its ``media``. ``on_notice(level, message)`` is called from the ``audio-devices`` thread
+    (marshal it to the runtime loop); ``on_devices(list)`` likewise when the device list changes."""
+
+    def __init__(self, config: AudioConfig, data_dir: Path, *, on_notice: Notice | None = None,
+                 on_devices: Callable[[list[dev.Device]], None] | None = None,
+                 poll_interval_s: float = 1.0) -> None:
+        self.config = config
+        self.data_dir = Path(data_dir)
+        self._notice = on_notice or (lambda level, msg: log.log(logging.WARNING if level != "info"
+                                                                 else logging.INFO, "%s", msg))
+        self._on_devices = on_devices
+        self._poll_interval = poll_interval_s
+        self.cap = DriftRing(FRAME)       # microphone → pjmedia
+        self.play = DriftRing(FRAME)      # pjmedia → speaker
+        self._calls: dict[str, _Call] = {}
+        self._lock = threading.RLock()
+        self._pj: Any = None
+        self._mic_port: Any = None
+        self._spk_port: Any = None
+        self._proc: MicProcessor | None = None
+        self.processing = "off"
+        self._last_far: Samples = np.zeros(FRAME, dtype=np.int16)
+        self._recorder: CallRecorder | None = None
+        self.mic_level_dbfs = -120.0
+        self.pa_input_overflows = 0
+        self.pa_output_underflows = 0
+        self._last_in = 0.0
+        self._last_out = 0.0
+        self._opened_at = 0.0
+        self._last_rescue = 0.0
+        # local sounds
+        self._call_sound: ToneSource | None = None
+        self._oneshots: list[ToneSource] = []
+        self._ring_sound: ToneSource | None = None
+        self._wanted = Wanted()
+        # device thread state
+        self._cmd: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._in_stream: Any = None
+        self._out_stream: Any = None
+        self._ring_stream: Any = None
+        self.input_device: dev.Device | None = None   # what the open streams use (None: default)
+        self.output_device: dev.Device | None = None
+        self.ringer_device: dev.Device | None = None
+        self._watcher: dev.DeviceWatcher | None = None
+        self._pulse = False
+        self._told_missing: set[str] = set()
+        self._pending_mute: dict[str, bool] = {}
+
+    # ------------------------------------------------------------------ MediaBridge (pjsua2 thread)
+
+    def start(self, endpoint: Any) -> None:
+        global _VEC_OK  # noqa: PLW0603 - one self-test per process
+        import pjsua2 as pj
+
+        self._pj = pj
+        if _VEC_OK is None:
+            _VEC_OK = _vec_selftest(pj)
+            log.info("ByteVector fast path: %s", "on" if _VEC_OK else "off (slow copy)")
+        self._proc, self.processing = make_processor(self.config.echo_cancellation,
+                                                     self.config.noise_suppression, RATE)
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, FRAME * 1_000_000 // RATE, 16)
+        self._mic_port = _make_mic_port(pj, self)
+        self._mic_port.createPort("sp-mic", fmt)
+        self._spk_port = _make_speaker_port(pj, self)
+        self._spk_port.createPort("sp-speaker", fmt)
+        self._start_devices()
+
+    def call_media_active(self, call_id: str, audio_media: Any) -> None:
+        with self._lock:
+            first = not self._calls
+            c = self._calls.get(call_id)
+            if c is None:
+                c = self._calls[call_id] = _Call(audio_media, started=time.time())
+            else:
+                c.audio_media = audio_media
+            if first:
+                self.cap.clear(armed=True)
+                self.play.clear(armed=True)
+                self.cap.reset_stats()
+                self.play.reset_stats()
+                if self._proc is not None:
+                    self._proc.reset()
+            if self.config.record_calls and c.recorder is None:
+                self._start_recording(call_id, c)
+            c.muted = self._pending_mute.pop(call_id, c.muted)
+        audio_media.startTransmit(self._spk_port)
+        if not c.muted:
+            self._mic_port.startTransmit(audio_media)
+        self._cmd.put("sync")
+
+    def call_media_inactive(self, call_id: str) -> None:
+        with self._lock:
+            c = self._calls.pop(call_id, None)
+        if c is not None:
+            self._disconnect(c)
+            self._stop_recording(c)
+        self._cmd.put("sync")
+
+    def set_mute(self, call_id: str, muted: bool) -> None:
+        with self._lock:
+            c = self._calls.get(call_id)
+            if c is None or c.muted == muted:
+                if c is None:
+                    self._pending_mute[call_id] = muted
+                return
+            c.muted = muted
+        with contextlib.suppress(Exception):
+            if muted:
+                self._mic_port.stopTransmit(c.audio_media)
+            else:
+                self.cap.clear()
+                self._mic_port.startTransmit(c.audio_media)
+
+    def call_ended(self, call_id: str) -> None:
+        self.call_media_inactive(call_id)
+        self._pending_mute.pop(call_id, None)
+
+    def stats(self, call_id: str) -> dict[str, Any]:
+        with self._lock:
+            c = self._calls.get(call_id)
+            out = self.bridge_stats()
+            if c is not None:
+                out["muted"] = c.muted
+                out["recording"] = c.recorder is not None
+                out["recording_path"] = c.recording_path
+                if c.quality:
+                    out["quality"] = dict(c.quality)
+            return out
+
+    def stop(self) -> None:
+        self._stop_devices()
+        with self._lock:
+            calls = list(self._calls.values())
+            self._calls.clear()
+        for c in calls:
+            self._disconnect(c)
+            self._stop_recording(c)
+        # AudioMediaPort destructors remove the conference ports: must happen before libDestroy
+        self._mic_port = None
+        self._spk_port = None
+
+    # ------------------------------------------------------------------ extras for the engine/UI
+
+    def record_quality(self, call_id: str, call: Any, med_idx: int) -> dict[str, Any]:
+        """Read pjsua2 stream stats of a live call (pjsua2 thread) and keep them for ``stats``/history."""
+        q = read_stream(call, med_idx, bridge_ms=self._bridge_ms())
+        if q:
+            with self._lock:
+                c = self._calls.get(call_id)
+                if c is not None:
+                    c.quality = q
+        return q
+
+    def sync_calls(self, states: Iterable[str]) -> None:
+        """Play what the call states call for (ringtone/ringback/call-waiting). Any thread."""
+        self.set_sounds(desired_sounds(states))
+
+    def set_sounds(self, wanted: Wanted) -> None:
+        with self._lock:
+            if wanted == self._wanted:
+                return
+            old, self._wanted = self._wanted, wanted
+            if wanted.call_sound != old.call_sound:
+                self._call_sound = ToneSource.of(wanted.call_sound) if wanted.call_sound else None
+            if wanted.ringer != old.ringer:
+                self._ring_sound = ToneSource.of(Sound.RINGTONE) if wanted.ringer else None
+        self._cmd.put("sync")
+
+    def play_dtmf(self, digits: str) -> None:
+        """Local feedback for keypad presses, on the call device."""
+        with self._lock:
+            for d in digits:
+                with contextlib.suppress(KeyError):
+                    self._oneshots.append(ToneSource(dtmf(d), loop=False))
+        self._cmd.put("sync")
+
+    def set_recording(self, call_id: str, on: bool) -> str | None:
+        """Start/stop recording a call; returns the WAV path (for the history row)."""
+        with self._lock:
+            c = self._calls.get(call_id)
+            if c is None:
+                return None
+            if on and c.recorder is None:
+                self._start_recording(call_id, c)
+            elif not on:
+                self._stop_recording(c)
+            return c.recording_path
+
+    def reconfigure(self, config: AudioConfig) -> None:
+        """New device choices from the settings page: reopen streams on them."""
+        self.config = config
+        self._told_missing.clear()
+        self._cmd.put("reopen")
+
+    def devices(self) -> list[dev.Device]:
+        return list(self._watcher.devices) if self._watcher is not None else dev.list_devices()
+
+    def bridge_stats(self) -> dict[str, Any]:
+        c, p = self.cap.stats, self.play.stats
+        return {
+            "input_device": self.input_device.description if self.input_device else "default",
+            "output_device": self.output_device.description if self.output_device else "default",
+            "processing": self.processing,
+            "underruns": {"mic": c.underruns, "speaker": p.underruns},
+            "overflows": {"mic": c.overflows, "speaker": p.overflows},
+            "drift_ppm": {"mic": round(self.cap._rate * 1e6), "speaker": round(self.play._rate * 1e6)},
+            "bridge_ms": {"mic": _ring_ms(c), "speaker": _ring_ms(p)},
+            "pa_input_overflows": self.pa_input_overflows,
+            "pa_output_underflows": self.pa_output_underflows,
+            "mic_level_dbfs": round(self.mic_level_dbfs, 1),
+        }
+
+    # ------------------------------------------------------------------ internals
+
+    def _bridge_ms(self) -> float:
+        return _ring_ms(self.cap.stats) + _ring_ms(self.play.stats)
+
+    def _disconnect(self, c: _Call) -> None:
+        with contextlib.suppress(Exception):
+            self._mic_port.stopTransmit(c.audio_media)
+        with contextlib.suppress(Exception):
+            c.audio_media.stopTransmit(self._spk_port)
+
+    def _start_recording(self, call_id: str, c: _Call) -> None:
+        path = recording_path(self.data_dir, call_id)
+        c.recorder = CallRecorder(path, RATE)
+        c.recording_path = str(path)
+        self._recorder = c.recorder
+
+    def _stop_recording(self, c: _Call) -> None:
+        rec, c.recorder = c.recorder, None
+        if rec is not None:
+            if self._recorder is rec:
+                self._recorder = None
+            rec.close()
+
+    # -- clock thread (port callbacks) --
+
+    def _on_mic_frame(self) -> Samples:
+        near = self.cap.read()
+        far = self._last_far
+        proc = self._proc
+        if proc is not None:
+            near = proc.process(near, far)
+        rms = float(np.sqrt(np.dot(near.astype(np.float32), near.astype(np.float32)) / FRAME))
+        self.mic_level_dbfs = 20 * np.log10(rms / 32768) if rms > 0 else -120.0
+        rec = self._recorder
+        if rec is not None:
+            rec.add(near, far)
+        return near
+
+    def _on_speaker_frame(self, data: bytes) -> None:
+        x = np.frombuffer(data, dtype=np.int16) if len(data) == FRAME * 2 else np.zeros(FRAME, np.int16)
+        self._last_far = x
+        self.play.write(x)
+
+    # -- PortAudio callbacks --
+
+    def _in_cb(self, indata: Any, frames: int, t: Any, status: Any) -> None:
+        self._last_in = time.monotonic()
+        if status and status.input_overflow:
+            self.pa_input_overflows += 1
+        self.cap.write(np.frombuffer(indata, dtype=np.int16))
+
+    def _out_cb(self, outdata: Any, frames: int, t: Any, status: Any) -> None:
+        self._last_out = time.monotonic()
+        if status and status.output_underflow:
+            self.pa_output_underflows += 1
+        x = self.play.read(frames) if self._calls else np.zeros(frames, np.int16)
+        snd = self._call_sound
+        if snd is not None or self._oneshots:
+            acc = x.astype(np.int32)
+            if snd is not None:
+                acc += snd.next(frames)
+            if self._oneshots:
+                shot = self._oneshots[0]
+                acc += shot.next(frames)
+                if shot.done:
+                    with contextlib.suppress(IndexError, ValueError):
+                        self._oneshots.remove(shot)
+            x = np.clip(acc, -32768, 32767).astype(np.int16)
+        outdata[:] = x.tobytes()
+
+    def _ring_cb(self, outdata: Any, frames: int, t: Any, status: Any) -> None:
+        snd = self._ring_sound
+        x = snd.next(frames) if snd is not None else np.zeros(frames, np.int16)
+        outdata[:] = x.tobytes()
+
+    # -- device thread --
+
+    def _start_devices(self) -> None:
+        self._running = True
+        self._thread = threading.Thread(target=self._device_loop, name="audio-devices", daemon=True)
+        self._thread.start()
+
+    def _stop_devices(self) -> None:
+        self._running = False
+        self._cmd.put("quit")
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def _device_loop(self) -> None:
+        self._watcher = dev.DeviceWatcher(self._devices_changed,
+                                          can_rescan=lambda: self._out_stream is None and self._in_stream is None)
+        self._pulse = any(d.backend == "pulse" for d in self._watcher.devices)
+        next_poll = time.monotonic() + self._poll_interval
+        while self._running:
+            try:
+                cmd = self._cmd.get(timeout=0.25)
+            except queue.Empty:
+                cmd = ""
+            if cmd == "quit":
+                break
+            try:
+                if cmd == "reopen":
+                    self._close_call_streams()
+                    self._close_ringer()
+                self._sync_streams()
+                self._watchdog()
+                if time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + self._poll_interval
+                    self._watcher.poll()
+            except Exception:
+                log.exception("audio device thread")
+        self._close_call_streams()
+        self._close_ringer()
+
+    def _need_call_streams(self) -> bool:
+        with self._lock:
+            if self._oneshots and all(s.done for s in self._oneshots):
+                self._oneshots.clear()
+            return bool(self._calls) or self._call_sound is not None or bool(self._oneshots)
+
+    def _sync_streams(self) -> None:
+        if self._need_call_streams():
+            if self._out_stream is None:
+                self._open_call_streams()
+        elif self._out_stream is not None:
+            self._close_call_streams()
+        if self._ring_sound is not None and self._ring_stream is None:
+            self._open_ringer()
+        elif self._ring_sound is None and self._ring_stream is not None:
+            self._close_ringer()
+
+    def _choose(self, wanted: str | None, direction: dev.Direction, what: str) -> dev.Device | None:
+        devices = self._watcher.devices if self._watcher else dev.list_devices()
+        d = dev.find(devices, wanted, direction)
+        if wanted and d is None and wanted not in self._told_missing:
+            self._told_missing.add(wanted)
+            self._notice("warning", f"{what} “{wanted}” is not connected; using the system default.")
+        return d
+
+    def _open_call_streams(self) -> None:
+        self.output_device = self._choose(self.config.output_device, "output", "Speaker")
+        self.input_device = self._choose(self.config.input_device, "input", "Microphone")
+        self._open_pair(self.input_device, self.output_device)
+
+    def _open_pair(self, din: dev.Device | None, dout: dev.Device | None) -> None:
+        self.cap.clear()
+        self.play.clear()
+        self._opened_at = time.monotonic()
+        self._last_in = self._last_out = 0.0
+        try:
+            self._out_stream = dev.open_stream(dout, "output", self._out_cb, RATE, FRAME, pulse=self._pulse)
+        except Exception as exc:
+            self._out_stream = None
+            self._notice("warning", f"Cannot open the speaker: {exc}")
+        if self._calls:
+            try:
+                self._in_stream = dev.open_stream(din, "input", self._in_cb, RATE, FRAME, pulse=self._pulse)
+            except Exception as exc:
+                self._in_stream = None
+                self._notice("warning", f"Cannot open the microphone: {exc}")
+        log.info("call audio on %s / %s", _label(din), _label(dout))
+
+    def _close_call_streams(self) -> None:
+        for s in (self._in_stream, self._out_stream):
+            if s is not None:
+                with contextlib.suppress(Exception):
+                    s.abort()
+                    s.close()
+        self._in_stream = self._out_stream = None
+
+    def _open_ringer(self) -> None:
+        self.ringer_device = self._choose(self.config.ringer_device, "output", "Ringer")
+        try:
+            self._ring_stream = dev.open_stream(self.ringer_device, "output", self._ring_cb, RATE, FRAME,
+                                                pulse=self._pulse)
+        except Exception as exc:
+            self._ring_stream = None
+            self._notice("warning", f"Cannot open the ringer: {exc}")
+
+    def _close_ringer(self) -> None:
+        if self._ring_stream is not None:
+            with contextlib.suppress(Exception):
+                self._ring_stream.abort()
+                self._ring_stream.close()
+            self._ring_stream = None
+
+    def _watchdog(self) -> None:
+        if self._out_stream is None:
+            return
+        now = time.monotonic()
+
+        def stalled(last: float) -> bool:
+            return now - last > STALL_S if last else now - self._opened_at > FIRST_S
+
+        bad = stalled(self._last_out) or not getattr(self._out_stream, "active", True)
+        if self._in_stream is not None:
+            bad = bad or stalled(self._last_in) or not getattr(self._in_stream, "active", True)
+        if bad and now - self._last_rescue > 5.0:
+            self._last_rescue = now
+            self._notice("warning", "The audio device stopped responding; switching to the system default.")
+            self._close_call_streams()
+            self.input_device = self.output_device = None
+            self._open_pair(None, None)
+
+    def _devices_changed(self, added: list[dev.Device], removed: list[dev.Device],
+                         now: list[dev.Device]) -> None:
+        if self._on_devices is not None:
+            with contextlib.suppress(Exception):
+                self._on_devices(now)
+        gone = {(d.name, d.direction) for d in removed}
+        lost = [d for d in (self.input_device, self.output_device)
+                if d is not None and (d.name, d.direction) in gone]
+        if lost and self._out_stream is not None:
+            names = " and ".join(f"“{d.description}”" for d in lost)
+            self._notice("warning", f"{names} disconnected; the call continues on the system default device.")
+            self._close_call_streams()
+            din = None if self.input_device in lost else self.input_device
+            dout = None if self.output_device in lost else self.output_device
+            self.input_device, self.output_device = din, dout
+            self._open_pair(din, dout)
+        if self.ringer_device is not None and (self.ringer_device.name, "output") in gone:
+            self._close_ringer()
+        back = [d for d in added if (d.direction == "input" and self.input_device is None
+                                     and dev.find([d], self.config.input_device, "input"))
+                or (d.direction == "output" and self.output_device is None
+                    and dev.find([d], self.config.output_device, "output"))]
+        if back:
+            self._told_missing.clear()
+            self._notice("info", " and ".join(f"“{d.description}”" for d in back) + " connected.")
+            if self._out_stream is not None:
+                self._close_call_streams()
+                self._open_call_streams()
+
+
+def _ring_ms(st: RingStats) -> float:
+    """Mean time a sample waits in a ring: the slack left at each read plus half a frame."""
+    if st.reads == 0:
+        return 0.0
+    return round((st.mean_excess() + FRAME / 2) / RATE * 1000, 1)
+
+
+def _label(d: dev.Device | None) -> str:
+    return d.description if d is not None else "default"
+
+
+def _make_mic_port(pj: Any, bridge: SoundDeviceMedia) -> Any:
+    class MicPort(pj.AudioMediaPort):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self._vec = pj.ByteVector(bytes(FRAME * 2))
+            self._fast = bool(_VEC_OK)
+
+        def onFrameRequested(self, frame: Any) -> None:
+            try:
+                x = bridge._on_mic_frame()
+                if self._fast:
+                    begin, _n = _vec_span(self._vec)
+                    ctypes.memmove(begin, x.ctypes.data, FRAME * 2)
+                    frame.buf = self._vec
+                else:
+                    frame.buf = pj.ByteVector(x.tobytes())
+                frame.size = FRAME * 2
+                frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+            except Exception:
+                log.exception("mic frame")
+
+    return MicPort()
+
+
+def _make_speaker_port(pj: Any, bridge: SoundDeviceMedia) -> Any:
+    class SpeakerPort(pj.AudioMediaPort):  # type: ignore[misc]
+        def onFrameReceived(self, frame: Any) -> None:
+            try:
+                if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+                    bridge._on_speaker_frame(b"")
+                    return
+                bridge._on_speaker_frame(read_vector(frame.buf))
+            except Exception:
+                log.exception("speaker frame")
+
+    return SpeakerPort()

@@ -1,0 +1,220 @@
+"""Sound devices: listing, choice by name, opening PortAudio streams on them, and noticing changes.
+
+Two backends behind one shape:
+
+* **pulse** (Linux with PulseAudio or PipeWire's pulse server, via ``pulsectl``/libpulse): Debian's
+  PortAudio has no native PulseAudio host API and only sees ALSA's ``pulse``/``default`` PCMs, so devices
+  are listed from the sound server (sinks and sources, by their stable names and descriptions) and a
+  stream is put on one by opening PortAudio's ``pulse`` PCM with ``PULSE_SINK``/``PULSE_SOURCE`` set for
+  the duration of the open (libpulse reads them when the plugin creates its context). The server moves
+  our streams to the default device when theirs disappears; the watcher notices and reports it.
+* **portaudio** (Windows WASAPI, macOS Core Audio, Linux without a pulse server): PortAudio's own list.
+  PortAudio only re-scans when re-initialised, which is unsafe with streams open, so there the list is
+  refreshed only while no stream is open.
+
+Names are what the config stores (``[audio] input_device = "alsa_input.usb-Jabra..."`` or a description
+such as ``"Jabra Evolve2 65"``); :func:`find` matches the stable name, then the description, then a
+case-insensitive substring of either, so an index never leaks into the config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+log = logging.getLogger(__name__)
+
+Direction = Literal["input", "output"]
+_ENV_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    description: str
+    direction: Direction
+    default: bool = False
+    backend: Literal["pulse", "portaudio"] = "portaudio"
+    index: int | None = None       # PortAudio index (portaudio backend only)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "direction": self.direction,
+                "default": self.default, "backend": self.backend}
+
+
+def _sd() -> Any:
+    import sounddevice
+
+    return sounddevice
+
+
+def _pulse_list() -> list[Device] | None:
+    try:
+        pulsectl = importlib.import_module("pulsectl")
+    except ImportError:
+        return None
+    try:
+        with pulsectl.Pulse("softphone-devices", connect=True) as p:
+            info = p.server_info()
+            out: list[Device] = []
+            for s in p.sink_list():
+                if s.name.endswith(".monitor"):
+                    continue
+                out.append(Device(s.name, s.description, "output", s.name == info.default_sink_name, "pulse"))
+            for s in p.source_list():
+                if s.monitor_of_sink != 0xFFFFFFFF or s.name.endswith(".monitor"):
+                    continue
+                out.append(Device(s.name, s.description, "input", s.name == info.default_source_name, "pulse"))
+            return out
+    except Exception as exc:  # no server, refused, libpulse missing
+        log.debug("no pulse server: %s", exc)
+        return None
+
+
+def _portaudio_list(rescan: bool = False) -> list[Device]:
+    sd = _sd()
+    if rescan:
+        with contextlib.suppress(Exception):
+            sd._terminate()
+            sd._initialize()
+    out: list[Device] = []
+    try:
+        devs = sd.query_devices()
+        d_in, d_out = sd.default.device
+    except Exception as exc:
+        log.warning("PortAudio cannot list devices: %s", exc)
+        return out
+    for i, d in enumerate(devs):
+        name = str(d["name"])
+        if d["max_input_channels"] > 0:
+            out.append(Device(name, name, "input", i == d_in, "portaudio", i))
+        if d["max_output_channels"] > 0:
+            out.append(Device(name, name, "output", i == d_out, "portaudio", i))
+    return out
+
+
+def pulse_available() -> bool:
+    return _pulse_list() is not None
+
+
+def list_devices(rescan: bool = False) -> list[Device]:
+    """Inputs and outputs the user can choose from (sound-server devices when there is one)."""
+    pulse = _pulse_list()
+    return pulse if pulse is not None else _portaudio_list(rescan)
+
+
+def find(devices: list[Device], wanted: str | None, direction: Direction) -> Device | None:
+    """The device the config names (None = the system default, also when the name is not present)."""
+    if not wanted:
+        return None
+    cands = [d for d in devices if d.direction == direction]
+    w = wanted.strip().lower()
+    for key in (lambda d: d.name.lower() == w, lambda d: d.description.lower() == w,
+                lambda d: w in d.name.lower() or w in d.description.lower()):
+        for d in cands:
+            if key(d):
+                return d
+    return None
+
+
+def _portaudio_pulse_index(direction: Direction) -> int | None:
+    sd = _sd()
+    with contextlib.suppress(Exception):
+        for i, d in enumerate(sd.query_devices()):
+            ch = d["max_input_channels"] if direction == "input" else d["max_output_channels"]
+            if d["name"] == "pulse" and ch > 0:
+                return i
+    return None
+
+
+@contextlib.contextmanager
+def _pulse_target(var: str, name: str | None) -> Iterator[None]:
+    with _ENV_LOCK:
+        old = os.environ.get(var)
+        if name:
+            os.environ[var] = name
+        else:
+            os.environ.pop(var, None)
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = old
+
+
+def open_stream(device: Device | None, direction: Direction, callback: Callable[..., None],
+                rate: int = 16000, blocksize: int = 320, finished: Callable[[], None] | None = None,
+                pulse: bool | None = None) -> Any:
+    """A started ``RawInputStream``/``RawOutputStream`` (int16 mono) on ``device`` (None: default).
+
+    Separate input and output streams on purpose: a duplex stream stalls on the ALSA pulse plugin.
+    PortAudio runs at the bridge rate and the sound server resamples.
+    """
+    sd = _sd()
+    cls = sd.RawInputStream if direction == "input" else sd.RawOutputStream
+    kw: dict[str, Any] = dict(samplerate=rate, channels=1, dtype="int16", blocksize=blocksize,
+                              latency="low", callback=callback)
+    if finished is not None:
+        kw["finished_callback"] = finished
+    use_pulse = (device is not None and device.backend == "pulse") if pulse is None else pulse
+    if use_pulse:
+        idx = _portaudio_pulse_index(direction)
+        if idx is not None:
+            kw["device"] = idx
+        var = "PULSE_SOURCE" if direction == "input" else "PULSE_SINK"
+        with _pulse_target(var, device.name if device is not None else None):
+            stream = cls(**kw)
+    else:
+        if device is not None and device.index is not None:
+            kw["device"] = device.index
+        stream = cls(**kw)
+    stream.start()
+    return stream
+
+
+class DeviceWatcher:
+    """Polls the device list (cheap: one libpulse round trip) and calls ``on_change(added, removed, now)``
+    with lists of devices when it changes. Runs on its own daemon thread; ``stop()`` joins it."""
+
+    def __init__(self, on_change: Callable[[list[Device], list[Device], list[Device]], None],
+                 interval_s: float = 1.0, can_rescan: Callable[[], bool] = lambda: False) -> None:
+        self._on_change = on_change
+        self._interval = interval_s
+        self._can_rescan = can_rescan
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audio-devices", daemon=True)
+        self.devices: list[Device] = list_devices()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def poll(self) -> None:
+        pulse = _pulse_list()
+        now = pulse if pulse is not None else _portaudio_list(rescan=self._can_rescan())
+        before = {(d.name, d.direction) for d in self.devices}
+        after = {(d.name, d.direction) for d in now}
+        added = [d for d in now if (d.name, d.direction) not in before]
+        removed = [d for d in self.devices if (d.name, d.direction) not in after]
+        self.devices = now
+        if added or removed:
+            try:
+                self._on_change(added, removed, now)
+            except Exception:
+                log.exception("device change handler")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.poll()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
