@@ -21,6 +21,7 @@ engagement id, or after a short wait).
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
@@ -28,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+import phonenumbers
 
 from softphone.bus import EventBus
 from softphone.config import Settings
@@ -83,6 +86,18 @@ class Session:
 
 class FrameError(SoftphoneError):
     code = "bad_frame"
+
+
+@functools.lru_cache(maxsize=256)
+def pretty_number(number: str) -> str:
+    """+14155550132 -> +1 415-555-0132 (what the rep reads); anything else unchanged."""
+    if not number.startswith("+"):
+        return number
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
 
 
 def _str_field(frame: dict[str, Any], key: str, *, limit: int = 200, required: bool = True) -> str | None:
@@ -212,6 +227,7 @@ class WidgetHub:
         d = snap.to_json()
         d.pop("dialing_context", None)
         d["owned"] = rec is not None and rec.owner == s.id
+        d["remote_display"] = pretty_number(snap.remote)
         d["caller"] = [m.to_json() for m in rec.caller] if rec else []
         d["caller_name"] = sdk.describe(rec.caller) if rec else ""
         d["caller_lookup"] = self._caller_lookup.get(snap.call_id, "")
