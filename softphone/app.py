@@ -107,6 +107,7 @@ class Engine:
             sip_port=self.settings.sip_port,
             media=self._media,
             bind_address=self.settings.sip_bind_address,
+            tls_ca_file=next((a.tls_ca_file for a in accounts if a.transport == "tls" and a.tls_ca_file), None),
         )
         infos = [
             AccountInfo(name=a.name, domain=a.domain, scheme=a.scheme, default_country=a.default_country,

@@ -17,6 +17,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import os
 import queue
 import threading
 import time
@@ -44,6 +45,8 @@ from softphone.sip.media import ConferenceOnlyMedia, MediaBridge
 log = logging.getLogger(__name__)
 pjlog = logging.getLogger("softphone.pjsip")
 
+# With SOFTPHONE_SIP_LOG set (debugging), pjsip's detail goes to the normal log instead of DEBUG.
+_VERBOSE = logging.INFO if os.environ.get("SOFTPHONE_SIP_LOG") else logging.DEBUG
 REG_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
 Emit = Callable[[object], None]
 
@@ -62,7 +65,7 @@ class _PjLog(pj.LogWriter):  # type: ignore[misc]
     def write(self, entry: Any) -> None:
         msg = str(entry.msg).rstrip()
         level = int(entry.level)
-        pjlog.log(logging.ERROR if level <= 1 else logging.WARNING if level == 2 else logging.DEBUG, "%s", msg)
+        pjlog.log(logging.ERROR if level <= 1 else logging.WARNING if level == 2 else _VERBOSE, "%s", msg)
 
 
 def _with_params(uri: str, transport: str, *, lr: bool = False) -> str:
@@ -156,7 +159,8 @@ class SipEngine:
     """Implements ``softphone.core.ports.SipPort`` on top of pjsua2."""
 
     def __init__(self, emit: Emit, sip_port: int = 0, media: MediaBridge | None = None,
-                 bind_address: str | None = None) -> None:
+                 bind_address: str | None = None, tls_ca_file: str | None = None) -> None:
+        self._tls_ca = tls_ca_file
         self._emit_cb = emit
         self._port = sip_port
         self._bind = bind_address
@@ -174,6 +178,7 @@ class SipEngine:
         self._started = threading.Event()
         self._start_error: BaseException | None = None
         self._log_writer = _PjLog()
+        self._closing = False
         self.demo: DemoLine | None = None
         self.transport_info: dict[str, str] = {}
 
@@ -191,7 +196,14 @@ class SipEngine:
         if self._thread is None:
             return
         done = threading.Event()
-        self._q.put(lambda: None)
+
+        def job() -> None:
+            try:
+                self._shutdown()
+            finally:
+                done.set()
+
+        self._q.put(job)
         done.wait(15)
         self._q.put(None)
         self._thread.join(10)
@@ -236,8 +248,10 @@ class SipEngine:
         cfg.uaConfig.mainThreadOnly = False
         cfg.uaConfig.maxCalls = 16
         cfg.uaConfig.userAgent = f"HubSpot-Softphone/{__version__}"
-        cfg.logConfig.level = 3
-        cfg.logConfig.consoleLevel = 3
+        # SOFTPHONE_SIP_LOG=5 logs whole SIP messages for debugging (digest responses, never passwords).
+        level = int(os.environ.get("SOFTPHONE_SIP_LOG", "3"))
+        cfg.logConfig.level = level
+        cfg.logConfig.consoleLevel = level
         cfg.logConfig.writer = self._log_writer
         cfg.logConfig.decor = 0
         cfg.medConfig.clockRate = 16000
@@ -256,9 +270,8 @@ class SipEngine:
             if name == "tls":
                 tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
                 tcfg.tlsConfig.verifyServer = True
-                for ca in ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"):
-                    with contextlib.suppress(OSError):
-                        open(ca).close()
+                for ca in (self._tls_ca, "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"):
+                    if ca and os.path.isfile(ca):
                         tcfg.tlsConfig.CaListFile = ca
                         break
             try:
@@ -285,26 +298,48 @@ class SipEngine:
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline and any(not c.ended for c in self._calls.values()):
             time.sleep(0.02)
-        for acc in self._accounts.values():
-            if acc.has_registrar:
-                acc.unregistering = True
-                with contextlib.suppress(pj.Error):
-                    acc.setRegistration(False)
-        if any(a.has_registrar for a in self._accounts.values()):
-            time.sleep(0.3)
+        # Run what the callbacks queued (demo-call cleanup) so no Call outlives the library.
+        while True:
+            try:
+                job = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                with contextlib.suppress(Exception):
+                    job()
+            job = None  # a drained closure may hold a Call: it must die before libDestroy
+        self._closing = True
+        self._unregister_all()
         if self.demo is not None:
             self.demo.stop()
         with contextlib.suppress(Exception):
             self.media.stop()
         self._calls.clear()
         self._graveyard.clear()
+        self._timers.clear()
+        import gc
+
+        gc.collect()
+        self._shutdown_accounts()
+        self.demo = None
+        ep.libDestroy()
+        self.ep = None
+
+    def _unregister_all(self) -> None:
+        registered = [a for a in self._accounts.values() if a.has_registrar]
+        for acc in registered:
+            acc.unregistering = True
+            with contextlib.suppress(pj.Error):
+                acc.setRegistration(False)
+        if registered:
+            time.sleep(0.3)
+
+    def _shutdown_accounts(self) -> None:
+        """In its own frame so no local keeps an Account alive past ``libDestroy``."""
         for acc in self._accounts.values():
             with contextlib.suppress(pj.Error):
                 acc.shutdown()
         self._accounts.clear()
-        self.demo = None
-        ep.libDestroy()
-        self.ep = None
 
     # ------------------------------------------------------------------ helpers (sip-cmd thread)
 
@@ -401,6 +436,8 @@ class SipEngine:
             acfg.mediaConfig.srtpSecureSignaling = 0
         acfg.natConfig.udpKaIntervalSec = 15
         if self._bind:
+            acfg.mediaConfig.transportConfig.boundAddress = self._bind
+            acfg.mediaConfig.transportConfig.publicAddress = self._bind
             acfg.natConfig.contactRewriteUse = 0
             acfg.natConfig.viaRewriteUse = 0
             acfg.natConfig.sdpNatRewriteUse = 0
@@ -545,7 +582,8 @@ class SipEngine:
         with self._lock:
             if self._calls.get(call.call_id) is call:
                 del self._calls[call.call_id]
-            self._graveyard.append((time.monotonic() + 5.0, call))
+            if not self._closing:
+                self._graveyard.append((time.monotonic() + 5.0, call))
 
     def _on_media_state(self, call: _Call) -> None:
         ci = call.getInfo()
@@ -590,7 +628,6 @@ class SipEngine:
 @contextlib.contextmanager
 def _stdout_to_stderr() -> Any:
     import ctypes
-    import os
     import sys
 
     sys.stdout.flush()
@@ -722,7 +759,8 @@ class _DemoCall(pj.Call):  # type: ignore[misc]
             del self.line.calls[pid]
         if self in self.line.outgoing:
             self.line.outgoing.remove(self)
-        self.line.engine._graveyard.append((time.monotonic() + 5.0, self))
+        if not self.line.engine._closing:
+            self.line.engine._graveyard.append((time.monotonic() + 5.0, self))
 
     def onCallMediaState(self, prm: Any) -> None:
         ci = self.getInfo()
