@@ -1,0 +1,35 @@
+"""Real call audio: the pjsua2 ⇄ sounddevice bridge and the device tools around it.
+
+What the lead wires (nothing here imports the app; callbacks are plain callables):
+
+``SoundDeviceMedia(config: AudioConfig, data_dir: Path, *, on_notice=None, on_devices=None)``
+    ``softphone.audio.bridge``. Implements ``softphone.sip.media.MediaBridge``; pass it as
+    ``SipEngine(..., media=...)``. ``on_notice(level, message)`` and ``on_devices(list[Device])`` are called
+    from the ``audio-devices`` thread: marshal with ``engine.call_soon_threadsafe``.
+    Extras (thread-safe unless noted):
+
+    * ``sync_calls(states)``: give it the ``CallState`` of every call after each ``CallUpdated``; it plays
+      the ringtone on the ringer device (inbound, no other call), the call-waiting beep (inbound while in a
+      call) or local ringback (outbound RINGING without early media), and stops them.
+    * ``play_dtmf(digits)``: keypad feedback tones on the call device.
+    * ``set_recording(call_id, on) -> path | None`` (pjsua2 thread): stereo WAV, rep left / caller right,
+      under ``data_dir/recordings``; ``[audio] record_calls`` starts it for every call.
+    * ``record_quality(call_id, pj_call, med_idx) -> dict`` (pjsua2 thread, while the stream exists, e.g.
+      from ``Call.onStreamDestroyed``): codec, loss %, jitter, RTT, E-model MOS; kept for ``stats``.
+    * ``stats(call_id)``: device names, processing, underruns/overflows, drift, bridge latency per
+      direction, mic level, recording path, quality.
+    * ``reconfigure(config)``: new device choice from settings (reopens streams on the fly).
+    * ``devices()``: the current device list (same shape as ``list_devices``).
+
+Settings page and ``softphone doctor`` (``softphone.audio.settings``, blocking: run in a worker thread):
+    ``device_report() -> dict``, ``LevelMeter(input_device)`` (``.level_dbfs``, ``.peak_dbfs``, ``.close()``),
+    ``play_test_tone(output_device)``, ``echo_test(input_device, output_device, seconds) -> dict``.
+
+Pure parts with unit tests: ``ring`` (drift-tolerant ring buffer), ``tones`` (sounds and which to play),
+``quality`` (E-model MOS). ``devices`` lists/matches devices by name and opens PortAudio streams on them;
+``processing`` wraps WebRTC AEC3/NS (``pywebrtc-audio``, optional).
+"""
+
+from softphone.audio.devices import Device, find, list_devices
+
+__all__ = ["Device", "find", "list_devices"]

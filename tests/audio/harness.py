@@ -91,7 +91,7 @@ class PulseDaemon:
             time.sleep(0.1)
 
     def silence(self, sink: str) -> subprocess.Popen[bytes]:
-        zero = open("/dev/zero", "rb")  # noqa: SIM115 - owned by the child
+        zero = open("/dev/zero", "rb")
         try:
             return subprocess.Popen(
                 ["pacat", "--raw", "--playback", f"--device={sink}", "--format=s16le", f"--rate={RATE}",
