@@ -425,13 +425,23 @@ class WidgetHub:
             self._send_sdk(s, sdk.initialized(logged_in=st["logged_in"], available=st["available"],
                                               engagement_id=adopted.engagement_id if adopted else None))
         for rec in self.ledger.records():
-            if rec.live or rec.awaiting_completion or not rec.started:
+            if not rec.completed:
                 self._flush(rec)
             if rec.owner == s.id:
                 s.send({"type": "call", "call": self._view(rec.snapshot, rec, s)})
         return {"adopted": adopted.call_id if adopted else None}
 
     async def _h_dial(self, s: Session, frame: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await self._dial(s, frame)
+        except SoftphoneError as exc:
+            # every refused dial reaches the rep as a HubSpot alert; nothing was sent to the network
+            self.stats["refused_dials"] += 1
+            if s.ready:
+                self._send_sdk(s, sdk.send_error(exc.message))
+            raise
+
+    async def _dial(self, s: Session, frame: dict[str, Any]) -> dict[str, Any]:
         source = frame.get("source", "hubspot")
         if source == "hubspot":
             req = sdk.parse_dial_number(frame.get("payload"))
@@ -462,11 +472,8 @@ class WidgetHub:
                 "country": req.country,
                 "dialing_context": req.context if source == "hubspot" else None,
             })
-        except SoftphoneError as exc:
+        except SoftphoneError:
             self.dedupe.forget(req)
-            self.stats["refused_dials"] += 1
-            if s.ready:
-                self._send_sdk(s, sdk.send_error(exc.message))
             raise
         finally:
             self._dial_owner = None
