@@ -388,8 +388,13 @@ class DesktopShell:
         if self._window is None or self._window.native is None:
             return {"ok": False, "error": {"code": "not_ready", "message": "The window is not created yet."}}
         if op == "eval":
-            raw = self._window.run_js(f"JSON.stringify(({req['js']}))")
-            return {"ok": True, "result": json.loads(raw) if isinstance(raw, str) and raw else raw}
+            script = (f"(() => {{ try {{ return JSON.stringify({{v: ({req['js']})}}); }}"
+                      " catch (e) { return JSON.stringify({error: String(e)}); } })()")
+            raw = self._window.run_js(script)
+            box = json.loads(raw) if isinstance(raw, str) and raw else {"error": "script did not run (syntax?)"}
+            if "error" in box:
+                return {"ok": False, "error": {"code": "js", "message": box["error"]}}
+            return {"ok": True, "result": box.get("v")}
         if op == "shell":
             return {"ok": True, "result": self._call_main(self._shell_snapshot)}
         if op == "toast_click":

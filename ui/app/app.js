@@ -352,6 +352,7 @@
 
   function renderCall(c, rings) {
     const panel = $('call-panel');
+    panel.classList.toggle('busy', calls().length > 1);
     panel.dataset.callId = c.call_id;
     panel.dataset.state = c.state;
     setAvatar($('call-avatar'), c);
@@ -398,7 +399,7 @@
       const word = ['', 'Poor', 'Fair', 'Good', 'Excellent'][level] || '';
       const parts = [];
       if (word) parts.push(word);
-      if (c.codec) parts.push(c.codec);
+      if (c.codec) parts.push(codecLabel(c.codec));
       if (q && typeof q.loss_pct === 'number' && q.loss_pct >= 1) parts.push(`${q.loss_pct.toFixed(0)}% loss`);
       $('quality-text').textContent = parts.join(' · ');
       qel.querySelector('.bars').hidden = !level;
@@ -444,6 +445,14 @@
       bar.hidden = true;
     }
     $('btn-hangup').setAttribute('aria-label', `Hang up call with ${label(c)}`);
+  }
+
+  function codecLabel(codec) {
+    const [name, rate] = String(codec).split('/');
+    const nice = { PCMU: 'G.711 µ-law', PCMA: 'G.711 A-law', G722: 'G.722', speex: 'Speex', GSM: 'GSM', iLBC: 'iLBC', opus: 'Opus' }[name] || name;
+    const khz = Number(rate) / 1000;
+    const hd = Number(rate) >= 16000 || name === 'G722' ? 'HD voice · ' : '';
+    return hd + nice + (khz ? ` ${khz} kHz` : '');
   }
 
   function qualityLevel(q) {
