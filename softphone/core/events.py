@@ -90,6 +90,19 @@ class SipIncomingCall:
 
 
 @dataclass(frozen=True)
+class SipNewCall:
+    """A call the stack created on its own: we were transferred (REFER → new outbound call) or another call
+    replaced one of ours (attended transfer target, INVITE with Replaces → already-answered inbound call)."""
+
+    call_id: str
+    direction: Direction
+    account: str
+    remote: str
+    replaces: str | None = None
+    remote_name: str = ""
+
+
+@dataclass(frozen=True)
 class SipRegistration:
     account: str
     state: RegState

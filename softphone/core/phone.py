@@ -30,6 +30,7 @@ from softphone.core.events import (
     SipDtmfReceived,
     SipIncomingCall,
     SipMediaUpdate,
+    SipNewCall,
     SipRegistration,
     SipTransferProgress,
 )
@@ -303,6 +304,8 @@ class Phone:
             self._on_progress(event)
         elif isinstance(event, SipIncomingCall):
             self._on_incoming(event)
+        elif isinstance(event, SipNewCall):
+            self._on_new_call(event)
         elif isinstance(event, SipRegistration):
             self._on_registration(event)
         elif isinstance(event, SipMediaUpdate):
@@ -344,6 +347,26 @@ class Phone:
         else:
             self._sip.ring(ev.call_id)
         self._emit(snap, None)
+
+    def _on_new_call(self, ev: SipNewCall) -> None:
+        outbound = ev.direction is Direction.OUTBOUND
+        snap = CallSnapshot(
+            call_id=ev.call_id,
+            direction=ev.direction,
+            account=ev.account,
+            remote=ev.remote,
+            remote_name=ev.remote_name,
+            state=CallState.OUTGOING if outbound else CallState.INCOMING,
+            started_at=self._now(),
+            reason=f"transfer of {ev.replaces}" if ev.replaces else "",
+        )
+        self._calls[ev.call_id] = snap
+        self._flags[ev.call_id] = _Flags()
+        self._emit(snap, None)
+        if outbound:
+            self._flags[ev.call_id].timer = self._sched.call_later(
+                self.no_answer_timeout_s, lambda: self._no_answer_timeout(ev.call_id)
+            )
 
     def _on_progress(self, ev: SipCallProgress) -> None:
         snap = self._calls.get(ev.call_id)

@@ -30,12 +30,14 @@ import pjsua2 as pj
 from softphone import __version__
 from softphone.config import AccountConfig
 from softphone.core.events import (
+    Direction,
     RegState,
     SipCallProgress,
     SipDtmfReceived,
     SipIncomingCall,
     SipLegState,
     SipMediaUpdate,
+    SipNewCall,
     SipRegistration,
     SipTransferProgress,
 )
@@ -144,15 +146,27 @@ class _Call(pj.Call):  # type: ignore[misc]
         except Exception:
             log.exception("onCallMediaState")
 
-    def onDtmfDigit(self, prm: Any) -> None:
-        self.engine._emit(SipDtmfReceived(self.call_id, str(prm.digit)))
+    def onDtmfEvent(self, prm: Any) -> None:
+        # pjsua reports RFC 4733 digits at start, on updates (flag 1) and at the end (flag 2); SIP INFO once.
+        flags = int(prm.flags)
+        if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO or not flags & 3:
+            self.engine._emit(SipDtmfReceived(self.call_id, str(prm.digit)))
 
     def onCallTransferStatus(self, prm: Any) -> None:
         self.engine._emit(SipTransferProgress(self.call_id, int(prm.statusCode), bool(prm.finalNotify)))
 
     def onCallTransferRequest(self, prm: Any) -> None:
-        # Being transferred by the other side is not tracked as a new call yet: refuse cleanly.
-        prm.statusCode = 603
+        try:
+            self.engine._on_transfer_request(self, prm)
+        except Exception:
+            log.exception("onCallTransferRequest")
+            prm.statusCode = 603
+
+    def onCallReplaced(self, prm: Any) -> None:
+        try:
+            self.engine._on_replaced(self, prm)
+        except Exception:
+            log.exception("onCallReplaced")
 
 
 class SipEngine:
@@ -575,6 +589,26 @@ class SipEngine:
             call_id=call_id, account=acc.name, remote=display_remote(remote),
             remote_name=display_name(remote), to=display_remote(str(ci.localUri)),
         ))
+
+    def _on_transfer_request(self, call: _Call, prm: Any) -> None:
+        """We are being transferred (REFER): accept and track the new outbound call as our own."""
+        new = _Call(self, call.acc, str(uuid.uuid4()))
+        with self._lock:
+            self._calls[new.call_id] = new
+        prm.newCall = new
+        remote = str(prm.dstUri)
+        self._emit(SipNewCall(new.call_id, Direction.OUTBOUND, call.acc.name, display_remote(remote),
+                              replaces=call.call_id, remote_name=display_name(remote)))
+
+    def _on_replaced(self, call: _Call, prm: Any) -> None:
+        """Attended-transfer target: an INVITE with Replaces took over ``call``; track the new call."""
+        new = _Call(self, call.acc, str(uuid.uuid4()), int(prm.newCallId))
+        with self._lock:
+            self._calls[new.call_id] = new
+        prm.newCall = new
+        remote = str(new.getInfo().remoteUri)
+        self._emit(SipNewCall(new.call_id, Direction.INBOUND, call.acc.name, display_remote(remote),
+                              replaces=call.call_id, remote_name=display_name(remote)))
 
     def _on_disconnected(self, call: _Call) -> None:
         with contextlib.suppress(Exception):
