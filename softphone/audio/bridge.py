@@ -150,6 +150,7 @@ class SoundDeviceMedia:
         self._pulse = False
         self._told_missing: set[str] = set()
         self._pending_mute: dict[str, bool] = {}
+        self._final: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ MediaBridge (pjsua2 thread)
 
@@ -196,6 +197,10 @@ class SoundDeviceMedia:
 
     def call_media_inactive(self, call_id: str) -> None:
         with self._lock:
+            if call_id in self._calls:
+                self._final[call_id] = self.stats(call_id)   # kept for the history row after the call
+                while len(self._final) > 20:
+                    self._final.pop(next(iter(self._final)))
             c = self._calls.pop(call_id, None)
         if c is not None:
             self._disconnect(c)
@@ -224,6 +229,8 @@ class SoundDeviceMedia:
     def stats(self, call_id: str) -> dict[str, Any]:
         with self._lock:
             c = self._calls.get(call_id)
+            if c is None and call_id in self._final:
+                return dict(self._final[call_id])
             out = self.bridge_stats()
             if c is not None:
                 out["muted"] = c.muted
