@@ -57,11 +57,12 @@ def wait_for(pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0
 
 def make_tls_material(directory: Path) -> dict[str, Path]:
     """A throwaway CA and a 127.0.0.1/localhost server certificate (for kamailio TLS)."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.timezone.utc)
