@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from softphone import secrets
 from softphone.bus import EventBus
 from softphone.config import AccountConfig, Settings
-from softphone.core.events import CallUpdated, RegistrationChanged, RegState
+from softphone.core.events import CallUpdated, Notice, RegistrationChanged, RegState
 from softphone.core.phone import AccountInfo, Phone
 from softphone.errors import PhoneError, SoftphoneError
 from softphone.storage.history import HistoryStore
@@ -65,7 +65,7 @@ def _utcnow() -> datetime:
 
 class Engine:
     def __init__(self, settings: Settings, data_dir: Path, *, services: list[Service] | None = None,
-                 optional_services: bool = True, media: Any = None) -> None:
+                 optional_services: bool = True, media: Any = None, audio: bool = False) -> None:
         self.settings = settings
         self.data_dir = data_dir
         self.bus = EventBus()
@@ -73,6 +73,7 @@ class Engine:
         self._extra_services = list(services or [])
         self._optional = optional_services
         self._media = media
+        self._audio = audio
         self.services: list[Service] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.phone: Phone | None = None
@@ -101,6 +102,9 @@ class Engine:
         passwords = {a.name: secrets.get_password(a.name) for a in accounts if a.auth_username}
         def emit(ev: object) -> None:
             loop.call_soon_threadsafe(self._on_sip_event, ev)
+
+        if self._media is None and self._audio:
+            self._media = self._make_sound_devices()
 
         self.sip = SipEngine(
             emit=emit,
@@ -135,6 +139,7 @@ class Engine:
                 reg_done.set()
 
         unsub = self.bus.subscribe(RegistrationChanged, on_reg)
+        self._wire_media()
         await loop.run_in_executor(None, self.sip.start)
         self.demo_port = await loop.run_in_executor(
             None, self.sip.add_demo_line, DEMO_ACCOUNT) if self.settings.use_demo_line else None
@@ -170,6 +175,56 @@ class Engine:
             "services": [s.name for s in self.services],
         })
         return dict(self._ready)
+
+    def _make_sound_devices(self) -> Any:
+        """The sounddevice bridge; None (no devices, calls still work) when PortAudio is unusable."""
+        try:
+            from softphone.audio.bridge import SoundDeviceMedia
+
+            def notice(level: str, message: str) -> None:
+                self.call_soon_threadsafe(self.bus.publish, Notice(level, message, "audio_device"))
+
+            return SoundDeviceMedia(self.settings.audio, self.data_dir, on_notice=notice)
+        except Exception as exc:
+            log.warning("audio bridge unavailable (%s): calls run without sound devices", exc)
+            return None
+
+    def _wire_media(self) -> None:
+        """Ringtone/ringback/call-waiting follow call states; quality and recording land in history."""
+        media = self._media
+        if media is None or not hasattr(media, "sync_calls"):
+            return
+        loop = self.loop
+        assert loop is not None
+
+        def on_call(ev: CallUpdated) -> None:
+            assert self.phone is not None
+            media.sync_calls([c.state.value for c in self.phone.calls()])
+            if ev.call.state.value == "TERMINATED":
+                loop.call_later(1.0, self._store_media_stats, ev.call.call_id)
+
+        self.bus.subscribe(CallUpdated, on_call)
+
+    def _store_media_stats(self, call_id: str) -> None:
+        try:
+            st = self._media.stats(call_id) if self._media is not None else {}
+        except Exception as exc:
+            log.debug("no media stats for %s: %s", call_id, exc)
+            return
+        fields: dict[str, Any] = {}
+        if st.get("quality"):
+            fields["quality"] = st["quality"]
+        if st.get("recording_path"):
+            fields["recording_path"] = str(st["recording_path"])
+        if fields:
+            self.history.set_fields(call_id, **fields)
+
+    def media_stats(self, call_id: str) -> dict[str, Any]:
+        try:
+            stats: dict[str, Any] = self._media.stats(call_id) if self._media is not None else {}
+            return stats
+        except Exception:
+            return {}
 
     async def stop(self) -> None:
         for svc in reversed(self.services):
@@ -209,6 +264,8 @@ class Engine:
     def status(self) -> dict[str, Any]:
         assert self.phone is not None
         st = self.phone.status()
+        for c in st["calls"]:
+            c["audio"] = self.media_stats(c["call_id"])
         st["demo_port"] = self.demo_port
         st["services"] = [s.name for s in self.services]
         return st
@@ -255,7 +312,11 @@ async def _toggle_mute(e: Engine, a: dict[str, Any]) -> dict[str, Any]:
 
 async def _dtmf(e: Engine, a: dict[str, Any]) -> dict[str, Any]:
     assert e.phone is not None
-    return e.phone.dtmf(a["digits"], call_id=_opt_str(a, "call_id")).to_json()
+    snap = e.phone.dtmf(a["digits"], call_id=_opt_str(a, "call_id"))
+    media = e._media
+    if media is not None and hasattr(media, "play_dtmf"):
+        media.play_dtmf(a["digits"])  # keypad feedback for the rep
+    return snap.to_json()
 
 
 async def _transfer(e: Engine, a: dict[str, Any]) -> dict[str, Any]:

@@ -107,8 +107,8 @@ async def _serve(settings: cfg.Settings, data_dir: Path) -> int:
     from softphone.app import Engine
     from softphone.control.server import ControlServer
 
-    media = _make_media(settings, data_dir)
-    engine = Engine(settings, data_dir, services=[ControlServer()], media=media)
+    audio = os.environ.get("SOFTPHONE_AUDIO", "").lower() not in ("off", "0", "none")
+    engine = Engine(settings, data_dir, services=[ControlServer()], audio=audio)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -132,23 +132,6 @@ async def _serve(settings: cfg.Settings, data_dir: Path) -> int:
     log.info("shutting down")
     await engine.stop()
     return 0
-
-
-def _make_media(settings: cfg.Settings, data_dir: Path) -> Any:
-    """The sounddevice bridge when available and wanted; None = conference only (no devices)."""
-    if os.environ.get("SOFTPHONE_AUDIO", "").lower() in ("off", "0", "none"):
-        return None
-    try:
-        mod = importlib.import_module("softphone.audio.bridge")
-        factory = mod.SoundDeviceMedia
-    except (ImportError, AttributeError) as exc:
-        log.info("audio bridge unavailable (%s): calls run without sound devices", exc)
-        return None
-    try:
-        return factory(settings.audio, data_dir)
-    except Exception as exc:
-        log.warning("audio bridge failed to start (%s): calls run without sound devices", exc)
-        return None
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -152,6 +152,15 @@ class _Call(pj.Call):  # type: ignore[misc]
         if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO or not flags & 3:
             self.engine._emit(SipDtmfReceived(self.call_id, str(prm.digit)))
 
+    def onStreamDestroyed(self, prm: Any) -> None:
+        # last moment the stream's RTCP figures exist: let the audio bridge keep them for history
+        record = getattr(self.engine.media, "record_quality", None)
+        if record is not None:
+            try:
+                record(self.call_id, self, int(prm.streamIdx))
+            except Exception:
+                log.exception("record_quality")
+
     def onCallTransferStatus(self, prm: Any) -> None:
         self.engine._emit(SipTransferProgress(self.call_id, int(prm.statusCode), bool(prm.finalNotify)))
 

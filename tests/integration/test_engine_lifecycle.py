@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from tests.peers import PASSWORD, EngineProcess, account_toml, engine_config, engine_env, wait_for
+from tests.peers import PASSWORD, EngineProcess, account_toml, engine_config, engine_env
 
 
 def test_demo_line_with_no_config(engine_factory) -> None:
