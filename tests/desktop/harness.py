@@ -130,7 +130,8 @@ class WindowProcess:
             return False
 
     def page_ready(self) -> bool:
-        reply = self.request("eval", js="!!(window.softphoneApp && window.pywebview && window.pywebview.api)")
+        reply = self.request("eval", js="!!(window.softphoneApp && window.pywebview && window.pywebview.api"
+                                     " && typeof window.pywebview.api.command === 'function')")
         return bool(reply.get("ok") and reply.get("result"))
 
     def eval(self, js: str) -> Any:

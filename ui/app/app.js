@@ -43,10 +43,21 @@
   // ------------------------------------------------------------------ engine access
 
   function api() { return window.pywebview && window.pywebview.api; }
+  function apiReady() { const a = api(); return !!(a && typeof a.command === 'function'); }
+  // pywebview fills window.pywebview.api asynchronously: wait for its functions (bounded) before a call
+  const bridgeReady = new Promise((resolve) => {
+    if (apiReady()) { resolve(true); return; }
+    window.addEventListener('pywebviewready', () => resolve(true));
+    const t0 = Date.now();
+    const poll = setInterval(() => {
+      if (apiReady() || Date.now() - t0 > 15000) { clearInterval(poll); resolve(apiReady()); }
+    }, 50);
+  });
 
   async function cmd(name, args) {
+    if (!apiReady()) await bridgeReady;
     const a = api();
-    if (!a) return { ok: false, error: { code: 'not_ready', message: 'The window is still starting.' } };
+    if (!apiReady()) return { ok: false, error: { code: 'not_ready', message: 'The window is still starting.' } };
     try {
       const r = await a.command(name, args || {});
       if (!r.ok && r.error && (r.error.code === 'unknown_command' || /Unknown command/.test(r.error.message || ''))) {
@@ -211,7 +222,7 @@
       delete S.quality[call.call_id];
       if (S.consult && (S.consult.fromId === call.call_id || S.consult.toId === call.call_id)) S.consult = null;
       if (call.direction === 'inbound' && call.end_status === 'MISSED') {
-        if (S.view === 'history') api() && api().missed_seen(); else S.missed += 1;
+        if (S.view === 'history') apiReady() && api().missed_seen(); else S.missed += 1;
       }
       if (had) {
         S.lastEnded = call;
@@ -647,7 +658,7 @@
     }
     if (view === 'history') {
       S.missed = 0;
-      if (api()) api().missed_seen();
+      if (apiReady()) api().missed_seen();
       loadHistory();
     }
     if (view === 'settings') renderSettings();
@@ -1133,7 +1144,7 @@
 
   function closeGuide() {
     $('guide').hidden = true;
-    if (api()) api().set_pref('first_run_done', true).then((r) => { if (r && r.ok) S.prefs = r.result; });
+    if (apiReady()) api().set_pref('first_run_done', true).then((r) => { if (r && r.ok) S.prefs = r.result; });
   }
 
   function onKey(e) {
@@ -1197,6 +1208,7 @@
     if (S.info) return;
     S.info = { pending: true };
     try {
+      if (!apiReady()) throw new Error('no bridge');
       const info = await api().hello();
       S.info = info;
       S.prefs = info.prefs || S.prefs;
@@ -1230,6 +1242,6 @@
   applyTheme();
   render();
   if (window.matchMedia) window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', applyTheme);
-  if (api()) init(); else window.addEventListener('pywebviewready', init);
+  bridgeReady.then(init);
   setTimeout(() => { if (!S.engine.connected) renderTop(); }, 8500);
 })();

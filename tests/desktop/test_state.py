@@ -1,0 +1,89 @@
+"""Tray / toast / missed-call rules, driven with the control API's event JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from softphone.desktop.state import DesktopState, HideToast, NotifyMissed, ShowToast, TrayChanged, TrayState
+
+
+def status(available: bool = True, logged_in: bool = True, calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"type": "status", "status": {
+        "available": available, "logged_in": logged_in, "calls": calls or [],
+        "accounts": [{"name": "office", "registration": "REGISTERED" if logged_in else "FAILED"}]}}
+
+
+def call(call_id: str, state: str, direction: str = "inbound", **kw: Any) -> dict[str, Any]:
+    return {"type": "call", "call": {"call_id": call_id, "state": state, "direction": direction,
+                                     "remote": "+14155552671", **kw}}
+
+
+def tray(effects: list[Any]) -> TrayState | None:
+    return next((e.state for e in effects if isinstance(e, TrayChanged)), None)
+
+
+def test_offline_until_the_engine_reports() -> None:
+    st = DesktopState()
+    assert st.tray_state() is TrayState.OFFLINE
+    assert tray(st.apply(status())) is TrayState.READY
+    assert tray(st.apply({"type": "engine", "connected": False})) is TrayState.OFFLINE
+    assert "not running" in st.tooltip()
+
+
+def test_incoming_call_shows_then_hides_the_toast() -> None:
+    st = DesktopState()
+    st.apply(status())
+    eff = st.apply(call("a", "INCOMING", remote_name="Ada Lovelace"))
+    assert any(isinstance(e, ShowToast) and e.call["call_id"] == "a" for e in eff)
+    assert tray(eff) is TrayState.RINGING
+    assert "Ada Lovelace" in st.tooltip()
+    eff = st.apply(call("a", "ESTABLISHED", answered_at="2026-01-01T00:00:00+00:00"))
+    assert HideToast("a") in eff
+    assert tray(eff) is TrayState.IN_CALL
+    eff = st.apply(call("a", "TERMINATED", end_status="COMPLETED"))
+    assert tray(eff) is TrayState.READY
+    assert not any(isinstance(e, NotifyMissed) for e in eff)
+
+
+def test_missed_call_counts_until_seen() -> None:
+    st = DesktopState()
+    st.apply(status())
+    st.apply(call("a", "INCOMING"))
+    eff = st.apply(call("a", "TERMINATED", end_status="MISSED"))
+    assert HideToast("a") in eff and any(isinstance(e, NotifyMissed) for e in eff)
+    assert tray(eff) is TrayState.MISSED and st.missed == 1
+    assert "1 missed call" in st.tooltip()
+    assert tray(st.seen_missed()) is TrayState.READY
+
+
+def test_outbound_calls_never_toast_and_dnd_shows() -> None:
+    st = DesktopState()
+    st.apply(status(available=False))
+    assert st.tray_state() is TrayState.DND
+    eff = st.apply(call("o", "OUTGOING", direction="outbound"))
+    assert not any(isinstance(e, ShowToast) for e in eff)
+    assert tray(eff) is TrayState.IN_CALL
+    assert st.apply({"type": "availability", "available": True}) == []     # still in the call: no change
+    assert tray(st.apply(call("o", "TERMINATED", direction="outbound", end_status="COMPLETED"))) is TrayState.READY
+
+
+def test_status_snapshot_reconciles_toasts_after_a_reconnect() -> None:
+    st = DesktopState()
+    st.apply(status(calls=[call("a", "INCOMING")["call"]]))
+    assert st.incoming()
+    eff = st.apply(status(calls=[]))
+    assert HideToast("a") in eff and not st.calls
+
+
+def test_registration_failure_goes_offline() -> None:
+    st = DesktopState()
+    st.apply(status())
+    eff = st.apply({"type": "registration", "account": "office", "state": "FAILED", "sip_code": 403})
+    assert tray(eff) is TrayState.OFFLINE
+    assert st.tooltip() == "Softphone — no account can place calls"
+
+
+def test_tray_effect_only_on_change() -> None:
+    st = DesktopState()
+    st.apply(status())
+    assert st.apply({"type": "dtmf", "call_id": "x", "digit": "1"}) == []
