@@ -22,7 +22,7 @@ PAGE_COMMANDS = frozenset({
     "dial", "answer", "decline", "hangup", "hold", "resume", "swap", "mute", "unmute", "toggle_mute", "dtmf",
     "transfer", "set_available", "status", "history", "set_outcome", "normalize",
     "account_list", "account_save", "account_remove", "set_password",
-    "settings_get", "settings_save", "audio_devices", "audio_test", "call_stats", "cert_status",
+    "settings_get", "settings_save", "audio_devices", "audio_test", "cert_status", "demo_call_me",
 })
 
 

@@ -36,7 +36,6 @@
     info: null,
     history: { filter: 'all', query: '', rows: [], open: null },
     quality: {},            // call_id -> stats
-    qualityCommand: true,
     missing: new Set(),     // engine commands this engine does not have
   };
 
@@ -364,6 +363,7 @@
   function renderCall(c, rings) {
     const panel = $('call-panel');
     panel.classList.toggle('busy', calls().length > 1);
+    panel.classList.toggle('keypad-open', S.keypadOpen);
     panel.dataset.callId = c.call_id;
     panel.dataset.state = c.state;
     setAvatar($('call-avatar'), c);
@@ -438,9 +438,9 @@
         onclick: () => act(cmd('resume', { call_id: o.call_id })),
       }, 'Swap') : null,
       h('button', {
-        type: 'button', class: 'icon-button small', 'aria-label': `Hang up ${label(o)}`,
+        type: 'button', class: 'icon-button small end-other', 'aria-label': `Hang up ${label(o)}`, title: 'Hang up this call',
         onclick: () => act(cmd('hangup', { call_id: o.call_id })),
-      }, icon('x')))));
+      }, icon('hangup')))));
 
     // attended transfer
     const consult = S.consult;
@@ -1028,10 +1028,14 @@
   // ------------------------------------------------------------------ quality polling
 
   async function pollQuality() {
+    // the engine's status carries each live call's audio figures (calls[].audio.quality: mos, loss_pct, …)
     const fg = foreground();
-    if (!fg || fg.state !== 'ESTABLISHED' || !S.qualityCommand || fg.quality) return;
-    const r = await cmd('call_stats', { call_id: fg.call_id });
-    if (r.ok) { S.quality[fg.call_id] = r.result; render(); } else if (unsupported('call_stats')) S.qualityCommand = false;
+    if (!fg || fg.state !== 'ESTABLISHED' || document.hidden) return;
+    const r = await cmd('status');
+    if (!r.ok) return;
+    const live = (r.result.calls || []).find((c) => c.call_id === fg.call_id);
+    const q = live && live.audio && live.audio.quality;
+    if (q) { S.quality[fg.call_id] = q; render(); }
   }
 
   // ------------------------------------------------------------------ wiring
@@ -1061,6 +1065,7 @@
       if (fg) act(cmd(fg.state === 'HELD' ? 'resume' : 'hold', { call_id: fg.call_id }));
     });
     $('btn-keypad').addEventListener('click', () => { S.keypadOpen = !S.keypadOpen; render(); });
+    $('keypad-close').addEventListener('click', () => { S.keypadOpen = false; render(); $('btn-keypad').focus(); });
     $('btn-add').addEventListener('click', () => { S.addingCall = true; render(); number.focus(); });
     $('btn-swap').addEventListener('click', () => act(cmd('swap')));
     $('btn-transfer').addEventListener('click', () => {
