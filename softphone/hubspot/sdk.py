@@ -404,9 +404,9 @@ class DialDeduper:
     """Recognises a repeated ``onDialNumber`` for one click.
 
     Same payload within ``same_click_s`` (HubSpot re-delivering, a double-fired handler), or the same
-    callee within ``same_target_s`` (a double click whose second event has a new timestamp) → the call
-    already placed.
-    ``now`` is passed in (seconds, monotonic); nothing here reads a clock.
+    callee within ``same_target_s`` while that call is still in progress (a double click whose second event
+    has a new timestamp) → the call already placed. A deliberate redial after the call ended is not a
+    duplicate. ``now`` is passed in (seconds, monotonic); nothing here reads a clock.
     """
 
     same_click_s: float = 60.0
@@ -414,13 +414,15 @@ class DialDeduper:
     _by_print: dict[str, tuple[float, str]] = field(default_factory=dict)
     _by_target: dict[str, tuple[float, str]] = field(default_factory=dict)
 
-    def duplicate_of(self, req: DialRequest, now: float) -> str | None:
+    def duplicate_of(self, req: DialRequest, now: float,
+                     in_progress: Callable[[str], bool] = lambda call_id: True) -> str | None:
+        """The call this request duplicates ("" = the first request is still being placed), or None."""
         self._expire(now)
         hit = self._by_print.get(req.fingerprint)
         if hit is not None:
             return hit[1]
         hit = self._by_target.get(req.target_key)
-        if hit is not None and now - hit[0] <= self.same_target_s:
+        if hit is not None and now - hit[0] <= self.same_target_s and (not hit[1] or in_progress(hit[1])):
             return hit[1]
         return None
 

@@ -457,7 +457,8 @@ class WidgetHub:
         else:
             raise FrameError("Unknown dial source.")
         now = self._clock()
-        dup = self.dedupe.duplicate_of(req, now)
+        active = {c.call_id for c in self.phone.calls()}
+        dup = self.dedupe.duplicate_of(req, now, in_progress=active.__contains__)
         if dup is not None:
             self.stats["duplicate_dials"] += 1
             log.info("duplicate dial request ignored (call %s)", dup or "in flight")

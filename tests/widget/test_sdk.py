@@ -219,6 +219,10 @@ def test_deduper_same_click_and_double_click() -> None:
     d.remember(first, "call-2", 200.0)
     d.forget(first)
     assert d.duplicate_of(first, 200.5) is None                      # a refused dial may be retried
+    d.remember(second_click, "call-3", 300.0)
+    third_click = sdk.parse_dial_number({**CONTEXT, "startTimestamp": 2})
+    assert d.duplicate_of(third_click, 301.0, in_progress=lambda c: True) == "call-3"
+    assert d.duplicate_of(third_click, 301.0, in_progress=lambda c: False) is None   # ended: a real redial
 
 
 # ------------------------------------------------------------------ the ledger

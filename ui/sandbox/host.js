@@ -109,7 +109,9 @@
     }
 
     _log(dir, type, data) {
-      const entry = { dir, type, data: data === undefined ? null : data, at: Date.now() };
+      // t: high-resolution wall clock (ms), comparable with other processes' timestamps (benchmarks)
+      const entry = { dir, type, data: data === undefined ? null : data, at: Date.now(),
+        t: performance.timeOrigin + performance.now() };
       this.messages.push(entry);
       if (this.messages.length > 500) this.messages.shift();
       return entry;
