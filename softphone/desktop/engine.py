@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,10 +31,52 @@ class EngineClient(Protocol):
 
 
 def open_client(data_dir: Path) -> EngineClient:
-    from softphone.control.client import ControlClient
+    return LazyClient(data_dir)
 
-    client: EngineClient = ControlClient(data_dir)
-    return client
+
+class LazyClient:
+    """``ControlClient``, imported on first use: its HTTP stack (httpx, aiohttp) then loads on a worker thread
+    while Qt starts, instead of delaying the window on the main thread."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._client: EngineClient | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> EngineClient:
+        with self._lock:
+            if self._client is None:
+                from softphone.control.client import ControlClient
+
+                self._client = ControlClient(self.data_dir)
+            return self._client
+
+    def command(self, name: str, **args: Any) -> dict[str, Any]:
+        return self._get().command(name, **args)
+
+    def events(self) -> AsyncIterator[dict[str, Any]]:
+        return self._get().events()
+
+    def is_running(self) -> bool:
+        return self._get().is_running()
+
+
+def engine_listening(data_dir: Path) -> bool:
+    """Cheap check (no HTTP stack): does something accept connections on the control socket?"""
+    from softphone.control.protocol import SOCKET_NAME
+
+    path = data_dir / SOCKET_NAME
+    if not path.exists():
+        return False
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(1.0)
+    try:
+        sock.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        sock.close()
+    return True
 
 
 def engine_command() -> list[str]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from softphone.desktop import resources
 from softphone.desktop.bridge import Bridge
-from softphone.desktop.engine import EngineClient, error_payload, open_client, spawn_engine
+from softphone.desktop.engine import EngineClient, engine_listening, error_payload, open_client, spawn_engine
 from softphone.desktop.instance import InstanceLock, WindowServer, forward
 from softphone.desktop.links import dial_target
 from softphone.desktop.prefs import Prefs
@@ -157,12 +157,19 @@ class DesktopShell:
 
         self._server = WindowServer(self.data_dir, self._handle_request)
         self._server.start()
-        if not self.client.is_running():
+        if not engine_listening(self.data_dir):
             self._engine_proc = spawn_engine(self.data_dir)
 
-        self._toast = CallToast(self._toast_action, app_icon, self._dark)
-        self._tray = Tray(on_toggle_window=self.toggle_window, on_show=self.show_window,
-                          on_dnd=self._set_dnd, on_quit=self.quit)
+        # tray and toast come right after the window is up (first turn of the Qt event loop)
+        def make_shell_widgets() -> None:
+            self._toast = CallToast(self._toast_action, app_icon, self._dark)
+            self._tray = Tray(on_toggle_window=self.toggle_window, on_show=self.show_window,
+                              on_dnd=self._set_dnd, on_quit=self.quit)
+            with self._lock:
+                pending: list[Effect] = [TrayChanged(self.state.tray_state(), self.state.tooltip())]
+                pending += [ShowToast(c) for c in self.state.incoming()]
+            self._apply_effects(pending)
+        self._main.post(make_shell_widgets)
         bridge = Bridge(self.client, self.prefs, self)
         self._window = webview.create_window(
             WINDOW_TITLE, url=resources.index_html().as_uri(), js_api=bridge,
@@ -285,7 +292,8 @@ class DesktopShell:
             self._post(lambda: self._apply_effects(effects))
 
     def _apply_effects(self, effects: list[Effect]) -> None:
-        assert self._toast is not None and self._tray is not None
+        if self._toast is None or self._tray is None:
+            return          # not made yet: make_shell_widgets applies the current state when it runs
         for eff in effects:
             if isinstance(eff, ShowToast):
                 if not self._window_active():
