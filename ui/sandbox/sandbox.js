@@ -211,8 +211,11 @@
 
   function select(r) { ui.selected = r; if (r) ui.tab = r.type; render(); }
 
-  // navigateToRecord from the widget opens the record here
+  // navigateToRecord from the widget opens the record here; an incoming call pops the caller's record
   host.on((h, ev) => {
+    if (ev.type === "message" && ev.message === "INCOMING_CALL" && h.incoming && h.incoming.match) {
+      select(RECORDS.find((x) => x.objectId === h.incoming.match.objectId) || null);
+    }
     if (ev.type === "message" && ev.message === "NAVIGATE_TO_RECORD") {
       const c = ev.data && ev.data.objectCoordinates;
       const r = c && RECORDS.find((x) => String(x.objectId) === String(c.objectId));

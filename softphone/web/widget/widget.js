@@ -374,7 +374,7 @@
 
   function renderPresence() {
     const p = $("presence");
-    const label = p.querySelector(".label");
+    const label = p.querySelector(".presence-text");
     let st = "connecting", text = "Connecting…";
     if (!state.connected) {
       if (state.failures > 0 && offlineTimer === null) { st = "offline"; text = "Offline"; }
@@ -389,6 +389,7 @@
   function renderIdle() {
     const st = state.status || { accounts: [] };
     const acc = (st.accounts || []).find((a) => a.registration === "REGISTERED" || a.registration === "NONE");
+    $("idle-icon").dataset.tone = !st.logged_in ? "bad" : (!st.available ? "dnd" : "");
     if (!st.logged_in) {
       $("idle-title").textContent = "Not registered";
       const bad = (st.accounts || [])[0];
@@ -474,7 +475,7 @@
         b.dataset.id = o.id;
         b.textContent = o.label;
         b.addEventListener("click", function () {
-          state.disposition = state.disposition === o.id ? "" : o.id;
+          state.disposition = o.id;
           saveDraftSoon();
           render();
         });
