@@ -1,7 +1,8 @@
 """Where the window's page (ui/app) and icons (assets/icons) are, in a source tree or an installed package.
 
-An installed wheel carries them under ``softphone/web/app`` and ``softphone/web/icons`` (package data);
-a source checkout (``pip install -e``, ``make run``) uses the repository folders directly.
+A source checkout (``pip install -e``, ``make run``) uses the repository folders directly, so UI edits show
+at the next start; an installed wheel carries copies under ``softphone/web/app`` and ``softphone/web/icons``
+(package data).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ def _first(*candidates: Path) -> Path:
 
 
 def app_dir() -> Path:
-    return _first(_PKG / "web" / "app", _REPO / "ui" / "app")
+    return _first(_REPO / "ui" / "app" / "index.html", _PKG / "web" / "app" / "index.html").parent
 
 
 def icons_dir() -> Path:
-    return _first(_PKG / "web" / "icons", _REPO / "assets" / "icons")
+    return _first(_REPO / "assets" / "icons" / "softphone.svg", _PKG / "web" / "icons" / "softphone.svg").parent
 
 
 def index_html() -> Path:
