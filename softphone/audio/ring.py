@@ -1,26 +1,34 @@
 """A ring buffer between two audio clocks (pure: no I/O, no clock reads, no threads of its own).
 
-One side (a PortAudio callback, or pjmedia's clock thread) writes blocks of int16 samples of any size;
+One side (a sound-device callback, or pjmedia's clock thread) writes blocks of int16 samples of any size;
 the other reads fixed frames. The two clocks never agree exactly (a USB headset drifts by a few hundred
-ppm against the system clock) and the writer is jittery, so the buffer keeps the audio that waits in it
+ppm against the system clock) and both sides are jittery, so the buffer keeps the audio that waits in it
 small and bounded:
 
-* **Drift.** The writer/reader rate ratio is estimated from the sample counts since the last
-  :meth:`clear` (quantisation error shrinks as 1/time: ±0.03 % after a minute) and compensated
-  continuously by resampling one frame at a time, at most ``max_slip`` samples per frame (0.6 % at 320
-  samples, enough for ±0.3 % drift). With equal frame periods on both sides the fill before each read is
-  a sawtooth one frame high (a read that finds no new write once per drift period); compensating the rate
-  keeps its bottom where it was instead of letting the whole saw slide into underruns or backlog.
-* **Slack control.** The reader records how many samples were left over at each read (the *excess*:
-  fill before the read minus the frame). Over a window of reads the minimum excess tells how much audio
-  sits there for nothing. Above ``high`` (which must leave room for the one-frame sawtooth) the buffer
+* **Slack control.** The reader records how many samples are left over at each read (the *excess*: fill
+  before the read minus the frame). Over a window of reads the minimum excess tells how much audio sits
+  there for nothing. Above ``high`` (which must leave room for the writer's block sawtooth) the buffer
   shrinks towards ``target``; below ``low`` it stretches the same way. A standing backlog far above
   ``high`` (a device that woke up with seconds of capture queued) is cut at once and counted as
   ``trimmed``.
+* **Drift.** The writer/reader rate ratio is the slope of a least-squares line through the per-window
+  minimum of ``samples written - reads * frame`` (the two clocks' own sample counts, untouched by any of
+  our corrections) over every window since :meth:`clear`. Taking the minimum per window removes the
+  writer's lateness (jitter only ever delays a callback) and the long fit averages what is left, so a CPU
+  spike moves the estimate by little instead of whipping it around as the instantaneous fill does. Both
+  counts move in whole device blocks, so a slope is trusted only once ``min_fit`` windows are in and the
+  clocks have slipped by more than a block over the fit; until then (or for a drift of a few ppm) the slack
+  control alone keeps the level. The rate is compensated by resampling one frame now and then by at most
+  ``max_slip`` samples (linear interpolation: inaudible at that ratio, unlike a dropped sample).
 * **Underrun.** A read that finds less than a frame plays what there is followed by silence, counts one
   underrun, and then plays silence until ``target`` extra samples are queued again (re-priming, as a jitter
-  buffer does), so a slow writer produces one counted gap instead of a stutter.
+  buffer does), so a slow writer produces one counted gap instead of a stutter. Each underrun widens the
+  slack by a quarter frame (up to ``max_target``); ``decay_windows`` windows without an underrun narrow it
+  back by the same step, so one bad second (a CPU spike) does not cost latency for the rest of the call.
 * **Overflow.** A write that does not fit drops the oldest audio and counts it.
+
+The hot path allocates nothing: :meth:`read_into` copies into the caller's array and :meth:`write` takes any
+buffer (bytes, a PortAudio/cffi buffer, an array) without converting it first.
 
 All counters are in :class:`RingStats`. ``armed`` turns underrun counting on (there is nothing to miss
 before audio first flows). Methods are thread-safe (one lock, held for microseconds).
@@ -29,7 +37,9 @@ before audio first flows). Methods are thread-safe (one lock, held for microseco
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +60,8 @@ class RingStats:
     silence_samples: int = 0      # played as silence because of underrun/priming
     excess_sum: int = 0           # sum of excess at each read (for the mean)
     excess_max: int = 0
+    widened: int = 0              # slack steps added after underruns
+    narrowed: int = 0             # ... and given back after calm windows
 
     def mean_excess(self) -> float:
         return self.excess_sum / self.reads if self.reads else 0.0
@@ -61,12 +73,16 @@ class DriftRing:
         frame: int = 320,
         capacity: int = 16000 * 3 // 10,
         target: int = 160,
-        low: int = 96,
-        high: int = 560,
+        low: int = 64,
+        high: int = 240,
         window: int = 50,
         settle: int = 150,
         max_slip: int = 2,
         trim_above: int = 1600,
+        min_fit: int = 10,
+        decay_windows: int = 30,
+        shrink_windows: int = 8,
+        max_rate: float = 0.006,
     ) -> None:
         if not (0 <= low <= target <= high < capacity - frame):
             raise ValueError("need 0 <= low <= target <= high < capacity - frame")
@@ -80,6 +96,9 @@ class DriftRing:
         self.max_slip = max_slip
         self.trim_above = trim_above
         self.settle = settle
+        self.min_fit = min_fit
+        self.decay_windows = decay_windows
+        self.max_rate = max_rate
         self._buf: Samples = np.zeros(capacity, dtype=np.int16)
         self._head = 0          # next sample to read
         self._fill = 0
@@ -88,12 +107,21 @@ class DriftRing:
         self._win_min = 1 << 30
         self._win_n = 0
         self._pending = 0       # >0: samples still to remove; <0: samples still to add
-        self._written = 0       # samples written since the reader's first read after clear()
+        self._written = 0       # samples written since the reader's first read of real audio after clear()
         self._nreads = 0        # reads since then (including that one)
+        self._d_min = 1 << 62   # window minimum of written - nreads * frame (the clocks' raw difference)
+        self._fn = 0            # drift fit: running least squares over (reads, window minimum)
+        self._fmx = self._fmy = self._fsxx = self._fsxy = 0.0
+        self._x0: float | None = None
         self._rate = 0.0        # estimated writer/reader - 1
-        self._base: tuple[int, int] | None = None
         self._acc = 0.0         # fractional samples owed by drift compensation
         self._max_block = frame  # largest write seen: the height of the fill sawtooth
+        self._calm = 0          # windows since the last underrun or narrowing
+        self._since_underrun = 0
+        self._since_narrow: int | None = None   # windows since the slack was last given back
+        self._decay_needed = decay_windows
+        self._recent: deque[int] = deque(maxlen=shrink_windows)   # window minima since the last correction
+        self._interp: dict[tuple[int, int], tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]] = {}
         self.armed = False
         self.stats = RingStats()
 
@@ -102,21 +130,32 @@ class DriftRing:
     def fill(self) -> int:
         return self._fill
 
+    @property
+    def rate(self) -> float:
+        """Estimated writer/reader rate ratio minus one (0.0 until ``min_fit`` windows are in)."""
+        return self._rate
+
     def clear(self, armed: bool | None = None) -> None:
-        """Forget queued audio and the window (call media (re)started). Counters are kept."""
+        """Forget queued audio, the window and the drift fit (call media (re)started). Counters are kept."""
         with self._lock:
             self._head = 0
             self._fill = 0
             self._priming = True
-            self._win_min = 1 << 30
-            self._win_n = 0
+            self._reset_window()
             self._pending = 0
             self._written = 0
             self._nreads = 0
+            self._fn = 0
+            self._fmx = self._fmy = self._fsxx = self._fsxy = 0.0
+            self._x0 = None
             self._rate = 0.0
-            self._base = None
             self._acc = 0.0
             self._max_block = self.frame
+            self._calm = 0
+            self._since_underrun = 0
+            self._since_narrow = None
+            self._decay_needed = self.decay_windows
+            self._recent.clear()
             self.target, self.low, self.high = self._target0, self._low0, self._high0
             if armed is not None:
                 self.armed = armed
@@ -127,49 +166,52 @@ class DriftRing:
             return old
 
     # -- writer ------------------------------------------------------------------------------------
-    def write(self, data: Samples | bytes) -> None:
-        x: Samples = np.frombuffer(data, dtype=np.int16) if isinstance(data, (bytes, bytearray)) else data
+    def write(self, data: Any) -> None:
+        """Append int16 samples: an int16 array or anything with the buffer protocol (bytes, cffi buffers)."""
+        x: Samples = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.int16)
         n = len(x)
         if n == 0:
             return
+        cap = self.capacity
         with self._lock:
             st = self.stats
             st.writes += 1
-            if n > self.capacity:
-                st.dropped_samples += n - self.capacity
-                x = x[n - self.capacity:]
-                n = self.capacity
-            over = self._fill + n - self.capacity
-            if over > 0:
-                st.overflows += 1 if self.armed else 0
-                st.dropped_samples += over
-                self._head = (self._head + over) % self.capacity
-                self._fill -= over
-            tail = (self._head + self._fill) % self.capacity
-            first = min(n, self.capacity - tail)
             if self._nreads:
                 self._written += n
-            self._max_block = max(self._max_block, min(n, self.trim_above))
-            self._buf[tail:tail + first] = x[:first]
-            if first < n:
+            if n > cap:
+                st.dropped_samples += n - cap
+                x = x[n - cap:]
+                n = cap
+            over = self._fill + n - cap
+            if over > 0:
+                if self.armed:
+                    st.overflows += 1
+                st.dropped_samples += over
+                self._head = (self._head + over) % cap
+                self._fill -= over
+            if n > self._max_block:
+                self._max_block = min(n, self.trim_above)
+            tail = self._head + self._fill
+            if tail >= cap:
+                tail -= cap
+            first = cap - tail
+            if n <= first:
+                self._buf[tail:tail + n] = x
+            else:
+                self._buf[tail:] = x[:first]
                 self._buf[:n - first] = x[first:]
             self._fill += n
 
     # -- reader ------------------------------------------------------------------------------------
-    def _take(self, n: int) -> Samples:
-        h = self._head
-        end = h + n
-        if end <= self.capacity:
-            out = self._buf[h:end].copy()
-        else:
-            out = np.concatenate((self._buf[h:], self._buf[:end - self.capacity]))
-        self._head = end % self.capacity
-        self._fill -= n
+    def read(self, n: int | None = None) -> Samples:
+        """One frame (``frame`` samples unless ``n`` says otherwise) in a new array."""
+        out = np.empty(self.frame if n is None else n, dtype=np.int16)
+        self.read_into(out)
         return out
 
-    def read(self, n: int | None = None) -> Samples:
-        """One frame (``frame`` samples unless ``n`` says otherwise); never blocks, never returns short."""
-        n = self.frame if n is None else n
+    def read_into(self, out: Samples) -> None:
+        """Fill ``out`` (int16, any length; ``frame`` for the fixed-frame side). Never blocks, never short."""
+        n = len(out)
         with self._lock:
             st = self.stats
             st.reads += 1
@@ -177,51 +219,194 @@ class DriftRing:
                 # rate estimation starts with the reader's first read of real audio: what was queued
                 # before the reader started is not writer speed
                 self._nreads += 1
+                d = self._written - self._nreads * n
+                if d < self._d_min:
+                    self._d_min = d
             if self._priming:
                 if self._fill >= n + self.target:
                     self._priming = False
                 else:
                     if self.armed:
                         st.silence_samples += n
-                    return np.zeros(n, dtype=np.int16)
+                    out[:] = 0
+                    self._tick(None)
+                    return
             excess = self._fill - n
             if excess < 0:
-                out = np.zeros(n, dtype=np.int16)
                 have = self._fill
-                out[:have] = self._take(have)
+                self._copy_out(out[:have], have)
+                out[have:] = 0
                 self._priming = True
                 self._pending = 0
-                self._reset_window()
                 self._widen()
                 if self.armed:
                     st.underruns += 1
                     st.silence_samples += n - have
-                return out
+                self._tick(None)
+                return
             st.excess_sum += excess
-            st.excess_max = max(st.excess_max, excess)
-            self._observe(excess)
-            self._acc += self._rate * n
+            if excess > st.excess_max:
+                st.excess_max = excess
+            if excess > self.trim_above:
+                cut = excess - self.target
+                self._head = (self._head + cut) % self.capacity
+                self._fill -= cut
+                excess -= cut
+                st.trimmed += 1
+                st.dropped_samples += cut
+                self._pending = 0
+                self._reset_window()
+            if self._rate:
+                self._acc += self._rate * n
             want = self._pending + int(self._acc)
+            k = 0
             if want > 0:
                 k = min(self.max_slip, want, excess - self.low)
                 if k > 0:
-                    self._spend(k)
                     st.slipped_samples += k
-                    return _resample(self._take(n + k), n)
             elif want < 0:
-                k = min(self.max_slip, -want)
-                self._spend(-k)
-                st.stretched_samples += k
-                return _resample(self._take(n - k), n)
-            return self._take(n)
+                k = -min(self.max_slip, -want)
+                st.stretched_samples -= k
+            if k:
+                self._spend(k)
+                self._resample_out(out, n + k)
+            else:
+                self._copy_out(out, n)
+            self._tick(excess)
+
+    def _copy_out(self, out: Samples, n: int) -> None:
+        h = self._head
+        end = h + n
+        cap = self.capacity
+        if end <= cap:
+            out[:] = self._buf[h:end]
+        else:
+            first = cap - h
+            out[:first] = self._buf[h:]
+            out[first:] = self._buf[:end - cap]
+        self._head = end % cap
+        self._fill -= n
+
+    def _resample_out(self, out: Samples, m: int) -> None:
+        """Take ``m`` samples and squeeze/stretch them into ``out`` (linear interpolation, cached indices)."""
+        x = np.empty(m, dtype=np.int16)
+        self._copy_out(x, m)
+        n = len(out)
+        key = (m, n)
+        tab = self._interp.get(key)
+        if tab is None:
+            pos = np.linspace(0.0, m - 1, n)
+            i0 = np.minimum(pos.astype(np.intp), m - 2)
+            tab = (i0, (pos - i0).astype(np.float32))
+            if len(self._interp) < 16:
+                self._interp[key] = tab
+        i0, frac = tab
+        a = x[i0].astype(np.float32)
+        b = x[i0 + 1].astype(np.float32)
+        a += (b - a) * frac
+        np.rint(a, out=a)
+        out[:] = a
+
+    # -- control (once per read, under the lock) ----------------------------------------------------
+    def _tick(self, excess: int | None) -> None:
+        if excess is not None and excess < self._win_min:
+            self._win_min = excess
+        self._win_n += 1
+        if self._win_n < self.window:
+            return
+        m = self._win_min
+        d_min = self._d_min
+        self._reset_window()
+        self._fit(d_min)
+        self._calm += 1
+        self._since_underrun += 1
+        if self._since_narrow is not None:
+            self._since_narrow += 1
+        if self._calm >= self._decay_needed and self.target > self._target0:
+            self._narrow()
+        if m == 1 << 30:            # a whole window of priming/underruns: nothing to steer on
+            self._pending = 0
+            self._recent.clear()
+            return
+        recent = self._recent
+        recent.append(m)
+        if m < self.low:
+            # too little slack: stretch at once
+            self._pending = -(self.target - m)
+            recent.clear()
+        elif len(recent) == recent.maxlen:
+            # Clocks that drift apart make the writer's and the reader's ticks line up now and then (every
+            # 6.7 s at 0.3 %, every 200 s at 0.01 %); while they do, a read can find no new block and the
+            # fill dips by one. A fast wrap shows up in the minimum over ``recent`` itself; for a slow one,
+            # keep a block in hand whenever a drift is known. With none (two streams on one clock) the
+            # ticks never meet and the slack stays at target.
+            guard = 0
+            if self._rate:
+                cycle = self._max_block / (abs(self._rate) * self.frame * self.window)   # windows per wrap
+                guard = self._max_block if cycle > recent.maxlen else 0
+            lo = min(recent)
+            if lo > self.high + guard + self._max_block - self.frame:
+                self._pending = lo - self.target - guard
+                recent.clear()
+            else:
+                self._pending = 0
+        else:
+            self._pending = 0
+
+    def _fit(self, d_min: int) -> None:
+        if self._nreads < self.settle or d_min == 1 << 62:
+            # a stream's first callbacks come in a burst (filling the device's buffer) that says
+            # nothing about its clock
+            return
+        # running least squares (centred updates) over every window since clear()
+        x, y = float(self._nreads), float(d_min)
+        self._fn += 1
+        dx = x - self._fmx
+        self._fmx += dx / self._fn
+        dy = y - self._fmy
+        self._fmy += dy / self._fn
+        self._fsxx += dx * (x - self._fmx)
+        self._fsxy += dx * (y - self._fmy)
+        if self._x0 is None:
+            self._x0 = x
+        if self._fn < self.min_fit or self._fsxx <= 0:
+            return
+        slope = self._fsxy / self._fsxx / self.frame      # extra writer samples per reader sample
+        # Both counts move in whole device blocks, so a slope is only known once the clocks have slipped
+        # by more than a block over the fit: until then the level control alone copes (tiny drift).
+        span = (x - self._x0) * self.frame
+        if abs(slope) * span < self._max_block:
+            self._rate = 0.0
+            return
+        self._rate = max(-self.max_rate, min(self.max_rate, slope))
 
     def _widen(self) -> None:
-        """An underrun says the writer is more jittery than the slack allowed for: keep more from now on."""
+        """An underrun says the writer is more jittery than the slack allowed for: keep more for a while.
+        Underruns that keep coming back after the slack was given back make it stay longer each time."""
+        if self._since_narrow is not None and self._since_narrow < 2 * self._decay_needed:
+            self._decay_needed = min(2 * self._decay_needed, 16 * self.decay_windows)
+        elif self._since_underrun > 8 * self._decay_needed:
+            self._decay_needed = self.decay_windows
+        self._since_narrow = None
+        self._calm = 0
+        self._since_underrun = 0
+        self._recent.clear()
         step = min(self.frame // 4, self.max_target - self.target)
         if step > 0:
             self.target += step
             self.low += step
             self.high += step
+            self.stats.widened += 1
+
+    def _narrow(self) -> None:
+        self._calm = 0
+        self._since_narrow = 0
+        step = min(self.frame // 4, self.target - self._target0)
+        if step > 0:
+            self.target -= step
+            self.low -= step
+            self.high -= step
+            self.stats.narrowed += 1
 
     def _spend(self, k: int) -> None:
         """Account ``k`` samples removed (negative: added) against the level correction first, then drift."""
@@ -235,44 +420,4 @@ class DriftRing:
     def _reset_window(self) -> None:
         self._win_min = 1 << 30
         self._win_n = 0
-
-    def _observe(self, excess: int) -> None:
-        self._win_min = min(self._win_min, excess)
-        self._win_n += 1
-        if excess > self.trim_above:
-            cut = excess - self.target
-            self._head = (self._head + cut) % self.capacity
-            self._fill -= cut
-            self.stats.trimmed += 1
-            self.stats.dropped_samples += cut
-            self._pending = 0
-            self._reset_window()
-            return
-        if self._win_n < self.window:
-            return
-        m = self._win_min
-        self._reset_window()
-        if self._base is None:
-            if self._nreads >= self.settle:
-                # start counting once the devices have settled: a stream's first callbacks come in a
-                # burst (filling the server's buffer) that says nothing about its clock
-                self._base = (self._written, self._nreads)
-        elif self._nreads - self._base[1] >= self.settle:
-            consumed = (self._nreads - self._base[1]) * self.frame
-            ratio = (self._written - self._base[0]) / consumed
-            self._rate = max(-0.006, min(0.006, ratio - 1.0))
-        if m > self.high + self._max_block - self.frame:
-            self._pending = m - self.target
-        elif m < self.low:
-            self._pending = -(self.target - m)
-        else:
-            self._pending = 0
-
-
-def _resample(x: Samples, n: int) -> Samples:
-    """Linear resampling of one frame by a sample or two: inaudible at 0.6 %, unlike a dropped sample."""
-    m = len(x)
-    if m == n:
-        return x
-    pos = np.linspace(0.0, m - 1, n)
-    return np.interp(pos, np.arange(m), x.astype(np.float32)).astype(np.int16)
+        self._d_min = 1 << 62
