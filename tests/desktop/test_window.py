@@ -142,6 +142,12 @@ def test_dial_from_dialer_then_escape_hangs_up(window: WindowProcess, alice: Eng
     alice.wait_state(out["call_id"], "ESTABLISHED")
     wait_for(lambda: window.debug()["callState"].startswith("00:"), 10, what="timer running")
 
+    # digits typed during the call are DTMF (keyboard, no field focused)
+    js(window, "document.activeElement && document.activeElement.blur(); return true;")
+    key(window, "5", "document.body")
+    wait_for(lambda: any(e.get("type") == "dtmf" and e.get("digit") == "5" for e in bob.events), 10,
+             what="bob receives DTMF 5")
+
     # in-call controls: mute and hold go to the engine and come back as state
     click(window, "#btn-mute")
     wait_for(lambda: (ui_call(window, out["call_id"]) or {}).get("muted") is True, 10, what="muted")
@@ -153,6 +159,20 @@ def test_dial_from_dialer_then_escape_hangs_up(window: WindowProcess, alice: Eng
     assert done["end_status"] == "COMPLETED"
     wait_for(lambda: window.debug()["panel"] == "dialer", 10, what="back to the dialer")
     assert window.shell()["tray_icon_state"] == "ready"
+
+
+def test_paste_is_normalised_to_e164_by_the_engine(window: WindowProcess) -> None:
+    js(window, "const n = document.getElementById('number'); n.value = ''; n.focus();"
+               "const dt = new DataTransfer(); dt.setData('text/plain', '  (415) 555-2671 ');"
+               "n.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true}));"
+               "return true;")
+    wait_for(lambda: window.debug()["number"] == "+14155552671", 10, what="pasted number in E.164")
+    js(window, "const n = document.getElementById('number'); n.value = '';"
+               "const dt = new DataTransfer(); dt.setData('text/plain', 'call me <sip:x>');"
+               "n.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true}));"
+               "return true;")
+    wait_for(lambda: "not a phone number" in window.debug()["hint"], 10, what="inline error for junk")
+    js(window, "document.getElementById('number').value = ''; return true;")
 
 
 def test_incoming_call_answered_from_the_toast_while_hidden(window: WindowProcess, alice: EngineProcess,
