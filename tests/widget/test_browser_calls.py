@@ -375,3 +375,23 @@ def test_second_tab_mid_call(engine: Engine, sipp: SippF, open_host: Open) -> No
     for t in ("OUTGOING_CALL_STARTED", "CALL_ANSWERED", "CALL_ENDED", "CALL_COMPLETED"):
         assert tab2.received(t) == [], t
     assert len(tab1.engagements()) == 1 and tab2.engagements() == []
+
+
+def test_engine_not_running_then_back(engine: Engine, sipp: SippF, open_host: Open) -> None:
+    """The app is closed: the widget says so, a click-to-call is an error (no silent queue), and it reconnects
+    by itself when the app is back, without a second `initialized`."""
+    peer = sipp("uas_answer")
+    eng = engine(trunk(peer.port))
+    hp = open_host(eng)
+    eng.stop()
+    hp.wait_view("offline", timeout=10)
+    shot(hp, "widget-offline")
+    hp.dial(501)
+    assert "isn’t running" in hp.wait_received("ERROR")[0]["message"]
+    eng.start()
+    hp.wait_view("idle", timeout=15)
+    assert len(hp.received("INITIALIZED")) == 1
+    wait_for(lambda: hp.received("LOGGED_IN") and hp.received("USER_AVAILABLE"), 5, what="status re-sent")
+    hp.dial(501, startTimestamp=1)
+    hp.wait_received("CALL_ANSWERED")
+    assert peer.invites() == 1

@@ -109,12 +109,13 @@
     sock.onclose = function () {
       if (ws !== sock) return;
       ws = null;
+      const wasUp = state.connected;
       state.connected = false;
       state.failures += 1;
       for (const [, p] of pending) p.reject(new Error(OFFLINE_MESSAGE));
       pending.clear();
       // a short blip (engine restart) should not flash the offline page
-      if (state.everConnected && !offlineTimer) {
+      if (wasUp && !offlineTimer) {
         offlineTimer = setTimeout(function () { offlineTimer = null; render(); }, 1200);
       }
       scheduleReconnect();
