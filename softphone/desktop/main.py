@@ -422,6 +422,15 @@ class DesktopShell:
         if op == "grab":
             path, what = str(req["path"]), str(req.get("what", "window"))
             return {"ok": True, "result": self._call_main(lambda: self._grab(what, path))}
+        if op == "close":               # what the title bar's close button does
+            self._post(self._window.native.close)
+            return {"ok": True}
+        if op == "tray":
+            assert self._tray is not None
+            tray = self._tray
+            action = {"show": tray.show_action, "dnd": tray.dnd_action, "quit": tray.quit_action}[str(req["action"])]
+            self._post(action.trigger)
+            return {"ok": True}
         if op in ("show", "hide", "quit"):
             {"show": self.show_window, "hide": self.hide_window, "quit": self.quit}[op]()
             return {"ok": True}

@@ -275,6 +275,29 @@ def test_dnd_from_the_page_reaches_engine_and_tray(window: WindowProcess, alice:
     wait_for(lambda: window.shell()["tray_icon_state"] in ("ready", "missed"), 10, what="tray ready")
 
 
+def test_close_button_keeps_running_in_the_tray(window: WindowProcess, alice: EngineProcess,
+                                              bob: EngineProcess, kam: Kamailio) -> None:
+    window.hook("show")
+    wait_for(lambda: window.shell()["window_visible"], 10, what="shown")
+    window.hook("close")
+    wait_for(lambda: not window.shell()["window_visible"], 10, what="closed to the tray")
+    assert window.proc is not None and window.proc.poll() is None
+    # still reachable: the tray menu's DND acts on the engine, and calls still ring (toast)
+    window.hook("tray", action="dnd")
+    wait_for(lambda: alice.status()["available"] is False, 10, what="DND from the tray menu")
+    window.hook("tray", action="dnd")
+    wait_for(lambda: alice.status()["available"] is True, 10, what="DND off from the tray menu")
+    a0 = seen(alice)
+    out = bob.ctl("dial", number=f"sip:alice@127.0.0.1:{kam.udp}")
+    inc = new_incoming(alice, a0, "alice rings while closed")
+    wait_for(lambda: window.shell()["toast"]["visible"], 10, what="toast while closed")
+    window.hook("toast_click", action="decline")
+    assert alice.wait_state(inc["call_id"], "TERMINATED")["end_status"] == "REJECTED"
+    bob.wait_state(out["call_id"], "TERMINATED")
+    window.hook("tray", action="show")
+    wait_for(lambda: window.shell()["window_visible"], 10, what="shown from the tray menu")
+
+
 def test_window_crash_never_drops_the_call(window: WindowProcess, alice: EngineProcess, bob: EngineProcess,
                                            kam: Kamailio, xvfb: Xvfb, tmp_path: Path) -> None:
     b0 = seen(bob)
