@@ -253,6 +253,9 @@
   // ------------------------------------------------------------------ rendering
 
   function render() {
+    const demo = S.accounts.find((a) => a.demo);
+    const demoButton = document.querySelector('[data-guide="demo"]');
+    if (demoButton) demoButton.hidden = !demo;
     renderTop();
     renderPhone();
     renderBadge();
@@ -1136,7 +1139,9 @@
           setTimeout(() => { const card = $('card-accounts'); if (card) openAccountForm(card, null); }, 150);
         } else {
           showView('phone');
-          number.value = '+1 555 0100';
+          const demo = S.accounts.find((a) => a.demo);
+          if (demo && !$('dial-account').hidden) $('dial-account').value = demo.name;
+          number.value = '+1 415 555 0100';
           numberHint('The demo line answers any number: press Enter to call.', 'ok');
           number.focus();
         }
