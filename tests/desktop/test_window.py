@@ -65,6 +65,15 @@ def bob(tmp_path_factory: pytest.TempPathFactory, kam: Kamailio) -> Iterator[Eng
 
 
 @pytest.fixture(scope="module")
+def carol(tmp_path_factory: pytest.TempPathFactory, kam: Kamailio) -> Iterator[EngineProcess]:
+    eng = _engine(tmp_path_factory.mktemp("carol"), "carol", kam)
+    try:
+        yield eng
+    finally:
+        eng.stop()
+
+
+@pytest.fixture(scope="module")
 def alice(tmp_path_factory: pytest.TempPathFactory, kam: Kamailio, xvfb: Xvfb) -> Iterator[EngineProcess]:
     eng = _engine(tmp_path_factory.mktemp("alice"), "alice", kam, xvfb.env())
     try:
@@ -296,6 +305,79 @@ def test_close_button_keeps_running_in_the_tray(window: WindowProcess, alice: En
     bob.wait_state(out["call_id"], "TERMINATED")
     window.hook("tray", action="show")
     wait_for(lambda: window.shell()["window_visible"], 10, what="shown from the tray menu")
+
+
+def _talk_to_bob(window: WindowProcess, alice: EngineProcess, bob: EngineProcess, kam: Kamailio) -> tuple[str, str]:
+    """bob calls alice and she answers in the window; returns (alice's call id, bob's call id)."""
+    a0 = seen(alice)
+    out = bob.ctl("dial", number=f"sip:alice@127.0.0.1:{kam.udp}")
+    inc = new_incoming(alice, a0, "alice rings")
+    window.hook("show")
+    wait_for(lambda: window.debug()["panel"] == "incoming", 10, what="incoming panel")
+    click(window, "#incoming-answer")
+    alice.wait_state(inc["call_id"], "ESTABLISHED")
+    wait_for(lambda: window.debug()["panel"] == "call", 10, what="call panel")
+    return inc["call_id"], out["call_id"]
+
+
+def test_blind_transfer_from_the_call_panel(window: WindowProcess, alice: EngineProcess, bob: EngineProcess,
+                                            carol: EngineProcess, kam: Kamailio) -> None:
+    a, b = _talk_to_bob(window, alice, bob, kam)
+    c0 = seen(carol)
+    click(window, "#btn-transfer")
+    js(window, f"document.getElementById('transfer-target').value = 'sip:carol@127.0.0.1:{kam.udp}'; return true;")
+    click(window, "#transfer-blind")
+    inc = new_incoming(carol, c0, "carol rings (blind transfer)")
+    assert "bob" in inc["remote"]
+    carol.ctl("answer", call_id=inc["call_id"])
+    assert alice.wait_state(a, "TERMINATED")["end_status"] == "COMPLETED"
+    wait_for(lambda: window.debug()["panel"] == "dialer", 10, what="alice is out of the call")
+    carol.ctl("hangup", call_id=inc["call_id"])
+    bob.wait_state(b, "TERMINATED")
+
+
+def test_attended_transfer_from_the_call_panel(window: WindowProcess, alice: EngineProcess,
+                                               bob: EngineProcess, carol: EngineProcess, kam: Kamailio) -> None:
+    a1, _b = _talk_to_bob(window, alice, bob, kam)
+    c0, b0 = seen(carol), seen(bob)
+    click(window, "#btn-transfer")
+    js(window, f"document.getElementById('transfer-target').value = 'sip:carol@127.0.0.1:{kam.udp}'; return true;")
+    click(window, "#transfer-consult")
+    consult = new_incoming(carol, c0, "carol rings (consultation)")
+    wait_for(lambda: alice.status()["calls"][0]["state"] == "HELD", 10, what="bob held while consulting")
+    carol.ctl("answer", call_id=consult["call_id"])
+    wait_for(lambda: js(window, "return !document.getElementById('attended-bar').hidden && "
+                                "!document.getElementById('attended-complete').disabled;"), 10,
+             what="complete-transfer button ready")
+    assert len(window.debug()["calls"]) == 2
+    click(window, "#attended-complete")
+    alice.wait_state(a1, "TERMINATED")
+    wait_for(lambda: window.debug()["panel"] == "dialer", 15, what="alice dropped out")
+    bob_new = bob.wait_call(lambda x: x["call_id"] not in b0 and x["state"] == "ESTABLISHED", what="bob-carol")
+    assert bob_new["remote"].startswith("sip:carol")
+    bob.ctl("hangup", call_id=bob_new["call_id"])
+
+
+def test_call_waiting_and_swap_in_the_window(window: WindowProcess, alice: EngineProcess, bob: EngineProcess,
+                                             carol: EngineProcess, kam: Kamailio) -> None:
+    a1, b = _talk_to_bob(window, alice, bob, kam)
+    a0 = seen(alice)
+    out = carol.ctl("dial", number=f"sip:alice@127.0.0.1:{kam.udp}")
+    a2 = new_incoming(alice, a0, "carol waits")["call_id"]
+    wait_for(lambda: js(window, "return !document.getElementById('waiting').hidden;"), 10, what="waiting banner")
+    click(window, "#waiting-answer")
+    alice.wait_state(a2, "ESTABLISHED")
+    alice.wait_state(a1, "HELD")
+    wait_for(lambda: js(window, "return !document.getElementById('btn-swap').hidden;"), 10, what="swap button")
+    click(window, "#btn-swap")
+    alice.wait_state(a1, "ESTABLISHED")
+    alice.wait_state(a2, "HELD")
+    wait_for(lambda: (window.debug()["foreground"] or {}).get("call_id") == a1, 10, what="panel follows swap")
+    click(window, "#btn-hangup")                 # ends the foreground call (bob)
+    alice.wait_state(a1, "TERMINATED")
+    bob.wait_state(b, "TERMINATED")
+    carol.ctl("hangup", call_id=out["call_id"])
+    wait_for(lambda: window.debug()["panel"] == "dialer", 10, what="all calls over")
 
 
 def test_window_crash_never_drops_the_call(window: WindowProcess, alice: EngineProcess, bob: EngineProcess,
