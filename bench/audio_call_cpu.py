@@ -1,55 +1,171 @@
-"""CPU of a G.711 call with real audio, our bridge side by side with baresip, in the same run.
+"""CPU and latency of a G.711 call with real audio: the product (``softphone serve``) side by side with baresip.
 
-Both run against the same private PulseAudio daemon (virtual microphone fed with speech-like bursts,
-speaker a null sink) and the same sipp RTP-echo peer. CPU is the process's utime+stime over the call
-(from /proc), as % of one core. Also prints the bridge latency per direction and underruns.
+Both run against the same private PulseAudio daemon (a virtual microphone fed with speech-like bursts, the
+speaker a null sink) and the same sipp ``-rtp_echo`` UAS, in the same run, alternating, ``--reps`` times.
 
-    .venv/bin/python bench/audio_call_cpu.py [--seconds 60]
+Ours is the real engine process: ``softphone serve`` with ``SOFTPHONE_AUDIO`` unset (the sound-device bridge on)
+and a trunk account whose proxy is the sipp echo peer; the call is dialled through the control API exactly as
+the window does. pjsua2 runs with its own worker thread (``threadCnt=1``), as in the product.
+
+Reported per run:
+
+* CPU: utime+stime of the whole process over the call window (from /proc), as % of one core; for ours also
+  the process's idle CPU before the call, and the call-time CPU per thread name (``/proc/PID/task``).
+* Round trip microphone → call → echo → speaker, measured on the audio itself (the micfeed monitor against the
+  speaker monitor, envelope cross-correlation), the same way for both.
+* Ours only: the bridge's own figures per direction (ring wait, the device latency PortAudio reports, their
+  sum), underruns and overflows of the rings, PortAudio xruns and the drift estimate.
+
+Prints medians and min–max over the reps, and the load average, since numbers on a shared machine are noisy.
+
+    .venv/bin/python bench/audio_call_cpu.py [--seconds 60] [--reps 3] [--aec]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import select
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.audio import harness  # noqa: E402
+from tests.peers import EngineProcess, Sipp, account_toml, engine_config, wait_for  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+RATE = harness.RATE
 
 
-def proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def proc_cpu_s(pid: int, tid: int | None = None) -> float:
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def ours(d: harness.PulseDaemon, peer: harness.EchoPeer, seconds: float, aec: bool) -> dict[str, object]:
-    cfg = {"echo_cancellation": aec, "noise_suppression": aec}
-    env = d.env()
-    env["SOFTPHONE_DATA_DIR"] = tempfile.mkdtemp()
-    p = subprocess.Popen([sys.executable, str(ROOT / "tests/audio/pjcall.py"), "--uri", peer.uri,
-                          "--seconds", str(seconds), "--config", json.dumps(cfg)],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    assert p.stdout is not None
-    stats: dict[str, object] = {}
-    for line in p.stdout:
-        if line.startswith("{"):
-            ev = json.loads(line)
-            if ev["event"] == "stats":
-                stats = ev
-    p.wait(60)
-    return stats
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    out: dict[int, tuple[str, float]] = {}
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (t / "comm").read_text().strip()
+            out[int(t.name)] = (name, proc_cpu_s(pid, int(t.name)))
+        except (OSError, ValueError):
+            continue
+    return out
 
 
-def baresip(d: harness.PulseDaemon, peer: harness.EchoPeer, seconds: float) -> dict[str, object]:
+def thread_delta(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
+                 wall: float) -> dict[str, float]:
+    by_name: dict[str, float] = {}
+    for tid, (name, cpu) in after.items():
+        d = cpu - before.get(tid, (name, 0.0))[1]
+        by_name[name] = by_name.get(name, 0.0) + d
+    return {k: round(v / wall * 100, 2) for k, v in sorted(by_name.items(), key=lambda kv: -kv[1]) if v > 0}
+
+
+# -- the audio: an aperiodic burst pattern, so the round trip has one unambiguous lag under 1 s -----------------
+
+def speechlike() -> bytes:
+    parts = []
+    for f, on, off in ((300, 0.30, 0.45), (700, 0.20, 0.15), (1100, 0.35, 0.25), (500, 0.15, 0.60),
+                       (900, 0.25, 0.30)):
+        parts.append(harness.tone(f, on, -18) + bytes(2 * int(off * RATE)))
+    return b"".join(parts)   # 3.0 s
+
+
+def envelope(x: np.ndarray) -> np.ndarray:
+    e = np.abs(x.astype(np.float64))
+    return np.convolve(e, np.ones(80) / 80, mode="same")[::16]      # 1 ms resolution
+
+
+def round_trip_ms(sent: np.ndarray, heard: np.ndarray, max_ms: int = 900) -> float | None:
+    a, b = envelope(sent), envelope(heard)
+    n = min(len(a), len(b)) - max_ms
+    if n < 2000:
+        return None
+    a = a[:n] - a[:n].mean()
+    cors = []
+    for lag in range(max_ms):
+        seg = b[lag:lag + n]
+        cors.append(float(np.dot(a, seg - seg.mean())))
+    best = int(np.argmax(cors))
+    return float(best) if cors[best] > 0 else None
+
+
+class Recorders:
+    def __init__(self, d: harness.PulseDaemon) -> None:
+        self.sent = harness.MonitorRecorder(d, "micfeed")
+        self.heard = harness.MonitorRecorder(d, "speaker")
+
+    def clear(self) -> None:
+        self.sent.clear()
+        self.heard.clear()
+
+    def round_trip(self) -> float | None:
+        s, h = self.sent.samples(), self.heard.samples()
+        k = min(len(s), len(h), 20 * RATE)
+        return round_trip_ms(s[-k:], h[-k:]) if k else None
+
+    def stop(self) -> None:
+        self.sent.stop()
+        self.heard.stop()
+
+
+# -- ours: the real engine --------------------------------------------------------------------------------------
+
+def ours(d: harness.PulseDaemon, sipp: Sipp, rec: Recorders, seconds: float, aec: bool,
+         work: Path) -> dict[str, Any]:
+    audio = f"[audio]\necho_cancellation = {str(aec).lower()}\nnoise_suppression = {str(aec).lower()}\n"
+    eng = EngineProcess(work, engine_config(
+        account_toml("trunk", "rep", None, auth=False, proxy=f"sip:127.0.0.1:{sipp.port}"), extra=audio))
+    eng.env.pop("SOFTPHONE_AUDIO", None)          # the product's default: sound devices on
+    eng.env["PULSE_SERVER"] = d.server
+    eng.start(watch_events=False)
+    client = eng.client()
+    assert eng.proc is not None
+    pid = eng.proc.pid
+    try:
+        time.sleep(3.0)
+        c0, t0 = proc_cpu_s(pid), time.monotonic()
+        time.sleep(5.0)
+        idle = (proc_cpu_s(pid) - c0) / (time.monotonic() - t0) * 100
+        call = client.command("dial", number="+14155550100")
+        cid = call["call_id"]
+
+        def established() -> bool:
+            return any(c["call_id"] == cid and c["state"] == "ESTABLISHED" for c in client.command("status")["calls"])
+
+        wait_for(established, 10, interval=0.02, what="call established")
+        time.sleep(1.0)                            # the streams open and settle (as baresip's 'established')
+        th0, c0, t0 = thread_cpu(pid), proc_cpu_s(pid), time.monotonic()
+        time.sleep(max(0.0, seconds - 20))
+        rec.clear()
+        time.sleep(min(20.0, seconds))
+        wall = time.monotonic() - t0
+        cpu = (proc_cpu_s(pid) - c0) / wall * 100
+        threads = thread_delta(th0, thread_cpu(pid), wall)
+        rtt = rec.round_trip()
+        st = next(c for c in client.command("status")["calls"] if c["call_id"] == cid)
+        client.command("hangup", call_id=cid)
+    finally:
+        eng.stop()
+    return {"cpu_pct": round(cpu, 2), "idle_pct": round(idle, 2), "threads": threads, "rtt_ms": rtt,
+            "audio": st.get("audio", {})}
+
+
+# -- baresip ----------------------------------------------------------------------------------------------------
+
+def baresip(d: harness.PulseDaemon, sipp: Sipp, rec: Recorders, seconds: float) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="bs-"))
     (home / "config").write_text(
         "poll_method\tepoll\n"
@@ -59,62 +175,116 @@ def baresip(d: harness.PulseDaemon, peer: harness.EchoPeer, seconds: float) -> d
         "module_path\t/usr/lib/baresip/modules\n"
         "module\tstdio.so\nmodule\tg711.so\nmodule\tpulse.so\n"
         "module_app\taccount.so\nmodule_app\tmenu.so\n"
-        "rtp_stats\tyes\n"
     )
     (home / "accounts").write_text("<sip:rep@127.0.0.1>;regint=0;audio_codecs=PCMU\n")
     (home / "contacts").write_text("")
     env = d.env()
-    p = subprocess.Popen(["baresip", "-f", str(home), "-e", f"/dial {peer.uri}", "-t", str(seconds + 3)],
+    p = subprocess.Popen(["baresip", "-f", str(home), "-e", f"/dial sip:+14155550100@127.0.0.1:{sipp.port}",
+                          "-t", str(seconds + 10)],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, env=env)
     assert p.stdout is not None
-    t_est = None
-    cpu0 = 0.0
-    lines: list[str] = []
-    import select
-
+    t_est: float | None = None
+    c0 = 0.0
+    cpu: float | None = None
+    rtt: float | None = None
+    cleared = False
     deadline = time.monotonic() + seconds + 20
-    cpu = None
-    while time.monotonic() < deadline and p.poll() is None:
-        r, _, _ = select.select([p.stdout], [], [], 0.2)
-        if r:
-            line = p.stdout.readline()
-            lines.append(line)
-            if t_est is None and "established" in line.lower():
-                t_est = time.monotonic()
-                cpu0 = proc_cpu_s(p.pid)
-        if t_est is not None and time.monotonic() - t_est >= seconds - 1 and cpu is None:
-            cpu = (proc_cpu_s(p.pid) - cpu0) / (time.monotonic() - t_est) * 100
-            p.terminate()
-    p.wait(10)
-    return {"cpu_pct": None if cpu is None else round(cpu, 2), "established": t_est is not None,
-            "log_tail": "".join(lines[-5:]) if t_est is None else ""}
+    try:
+        while time.monotonic() < deadline and p.poll() is None:
+            r, _, _ = select.select([p.stdout], [], [], 0.2)
+            if r:
+                line = p.stdout.readline()
+                if t_est is None and "established" in line.lower():
+                    time.sleep(1.0)
+                    t_est, c0 = time.monotonic(), proc_cpu_s(p.pid)
+            if t_est is None:
+                continue
+            el = time.monotonic() - t_est
+            if not cleared and el >= seconds - 20:
+                rec.clear()
+                cleared = True
+            if el >= seconds:
+                cpu = (proc_cpu_s(p.pid) - c0) / el * 100
+                rtt = rec.round_trip()
+                break
+    finally:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        shutil.rmtree(home, ignore_errors=True)
+    return {"cpu_pct": None if cpu is None else round(cpu, 2), "rtt_ms": rtt}
+
+
+# -- report -----------------------------------------------------------------------------------------------------
+
+def spread(vals: list[float | None]) -> str:
+    v = [x for x in vals if x is not None]
+    if not v:
+        return "n/a"
+    return f"{statistics.median(v):.2f} (min {min(v):.2f}, max {max(v):.2f}, n={len(v)})"
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--aec", action="store_true", help="also run ours with WebRTC AEC+NS on")
     args = ap.parse_args()
-    speechlike = b"".join(harness.tone(f, 0.3, -18) + bytes(2 * 3200) for f in (300, 700, 1100, 500))
+    work = Path(tempfile.mkdtemp(prefix="sp-audiobench-"))
+    runs: dict[str, list[dict[str, Any]]] = {"baresip": [], "ours": [], "ours_aec": []}
+    loads: list[str] = []
     with harness.pulse_daemon() as d:
-        peer = harness.EchoPeer(calls=10)
-        feed = harness.MicFeeder(d, "micfeed", speechlike)
+        sipp = Sipp("uas", workdir=work, calls=1000, extra=["-rtp_echo"]).start()
+        feed = harness.MicFeeder(d, "micfeed", speechlike())
+        rec = Recorders(d)
         try:
-            r_bs = baresip(d, peer, args.seconds)
-            r_ours = ours(d, peer, args.seconds, aec=False)
-            r_aec = ours(d, peer, args.seconds, aec=True)
+            for i in range(args.reps):
+                loads.append(loadavg())
+                runs["baresip"].append(baresip(d, sipp, rec, args.seconds))
+                print(f"rep {i + 1} baresip: {runs['baresip'][-1]}  load {loads[-1]}", flush=True)
+                runs["ours"].append(ours(d, sipp, rec, args.seconds, False, work / f"eng{i}"))
+                print(f"rep {i + 1} ours:    {runs['ours'][-1]}", flush=True)
+                if args.aec:
+                    runs["ours_aec"].append(ours(d, sipp, rec, args.seconds, True, work / f"aec{i}"))
+                    print(f"rep {i + 1} ours+AEC: {runs['ours_aec'][-1]}", flush=True)
         finally:
+            rec.stop()
             feed.stop()
-            peer.stop()
-    print(f"G.711 call, {args.seconds:.0f} s, same PulseAudio daemon and sipp echo peer")
-    print(f"  baresip 1.0 (pulse module)        CPU {r_bs['cpu_pct']} % of one core {r_bs.get('log_tail', '')}")
-    for name, r in (("softphone bridge, AEC/NS off", r_ours), ("softphone bridge, WebRTC AEC+NS", r_aec)):
-        st = r.get("stats", {})
-        assert isinstance(st, dict)
-        print(f"  {name:<33} CPU {r.get('cpu_pct')} % of one core; bridge latency ms {st.get('bridge_ms')};"
-              f" underruns {st.get('underruns')}; overflows {st.get('overflows')};"
-              f" PortAudio xruns in/out {st.get('pa_input_overflows')}/{st.get('pa_output_underflows')};"
-              f" drift ppm {st.get('drift_ppm')}; quality {r.get('quality')}")
+            sipp.stop()
+    shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nG.711 (PCMU) call, {args.seconds:.0f} s x {args.reps}, same PulseAudio daemon and sipp echo peer; "
+          f"load average at each rep start: {', '.join(loads)}; {os.cpu_count()} cores")
+    bs = runs["baresip"]
+    print(f"  baresip (pulse module)   CPU % of one core {spread([r['cpu_pct'] for r in bs])}; "
+          f"round trip ms {spread([r['rtt_ms'] for r in bs])}")
+    for key, label in (("ours", "softphone serve"), ("ours_aec", "softphone serve + AEC/NS")):
+        rs = runs[key]
+        if not rs:
+            continue
+        ratio = [r["cpu_pct"] / b["cpu_pct"] for r, b in zip(rs, bs, strict=False) if b["cpu_pct"]]
+        print(f"  {label:<24} CPU % of one core {spread([r['cpu_pct'] for r in rs])}; "
+              f"x baresip {spread(list(ratio))}; idle before the call {spread([r['idle_pct'] for r in rs])}; "
+              f"round trip ms {spread([r['rtt_ms'] for r in rs])}")
+        for direction in ("mic", "speaker"):
+            ring = [r["audio"].get("bridge_ms", {}).get(direction) for r in rs]
+            devl = [r["audio"].get("device_ms", {}).get(direction) for r in rs]
+            tot = [a + b if a is not None and b is not None else None for a, b in zip(ring, devl, strict=True)]
+            print(f"    {direction:<8} ring wait ms {spread(ring)}; device latency ms {spread(devl)}; "
+                  f"bridge total ms {spread(tot)}")
+        for r in rs:
+            a = r["audio"]
+            print(f"    run: underruns {a.get('underruns')} overflows {a.get('overflows')} PortAudio xruns in/out "
+                  f"{a.get('pa_input_overflows')}/{a.get('pa_output_underflows')} drift ppm {a.get('drift_ppm')}")
+            print(f"         threads (% of one core): {r['threads']}")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,15 @@ Threads and what each may touch:
 * pjsua2 thread (the ``MediaBridge`` methods): conference connections only; never blocks on devices.
 * pjmedia clock thread (port callbacks): rings, echo canceller, level, recorder queue. No pjsua2 calls.
 * PortAudio callbacks: rings and tone sources only. Never pjsua2.
-* ``audio-devices`` thread: opens/closes streams, polls the device list, runs the stall watchdog, tells
-  the user (``on_notice``) when a device comes or goes. Never pjsua2.
+* ``audio-devices`` thread: opens/closes streams, re-lists devices when the sound server reports a change
+  (or polls, without one), runs the stall watchdog, tells the user (``on_notice``) when a device comes or
+  goes. Never pjsua2.
+
+Hot path (measured with ``bench/audio_call_cpu.py``; per 20 ms tick the clock thread makes two Python
+callbacks and each PortAudio stream one): nothing is allocated per frame. The clock thread keeps its Python
+thread state for the whole call (see :class:`_ThreadPin`), the rings copy straight into the frame's own
+storage, the microphone level is computed only when someone asks for it, and the PortAudio callbacks work
+on numpy views of PortAudio's buffers.
 
 Streams are open only while a call has media or a local sound plays; the ringer has its own stream on its
 own device. Mute disconnects the microphone from the call on the conference bridge (nothing reaches RTP).
@@ -22,7 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import logging
+import os
 import queue
 import threading
 import time
@@ -50,7 +59,46 @@ Notice = Callable[[str, str], None]          # (level "info"|"warning", message)
 RATE = 16000
 FRAME = 320                                   # 20 ms at 16 kHz
 STALL_S = 1.0                                 # a stream whose callbacks stopped this long is reopened
+WATCH_S = 0.5                                 # how often the watchdog looks while streams are open
 FIRST_S = 4.0                                 # ... or that never called back this long after opening
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Buffering between the devices and pjmedia (defaults chosen with ``bench/audio_call_cpu.py``).
+
+    ``*_block``: samples per PortAudio callback; ``*_latency_s``: the device buffer PortAudio asks for
+    (None: PortAudio's 'low'); ``ring_*_ms``: the ring's slack target and the band around it
+    (see :class:`~softphone.audio.ring.DriftRing`). ``SOFTPHONE_AUDIO_TUNING="out_block=160,..."`` overrides
+    fields for experiments.
+    """
+
+    in_block: int = FRAME
+    out_block: int = FRAME
+    in_latency_s: float | None = None
+    out_latency_s: float | None = None
+    ring_target_ms: float = 10.0
+    ring_low_ms: float = 4.0
+    ring_high_ms: float = 15.0
+
+    @classmethod
+    def from_env(cls) -> Tuning:
+        t = cls()
+        raw = os.environ.get("SOFTPHONE_AUDIO_TUNING", "")
+        for item in filter(None, (x.strip() for x in raw.split(","))):
+            key, _, val = item.partition("=")
+            cur = getattr(t, key, "missing")
+            if cur == "missing" or not val:
+                log.warning("SOFTPHONE_AUDIO_TUNING: ignoring %r", item)
+                continue
+            v: Any = None if val.lower() == "none" else (int(val) if key.endswith("block") else float(val))
+            t = dataclasses.replace(t, **{key: v})
+        return t
+
+    def ring(self) -> DriftRing:
+        ms = RATE // 1000
+        return DriftRing(FRAME, target=int(self.ring_target_ms * ms), low=int(self.ring_low_ms * ms),
+                         high=int(self.ring_high_ms * ms))
 
 
 # -- fast ByteVector access -----------------------------------------------------------------------------
@@ -89,6 +137,69 @@ def read_vector(vec: Any) -> bytes:
     return bytes(vec)
 
 
+_FRAME_BYTES = ctypes.c_char * (FRAME * 2)
+
+
+def vector_samples(vec: Any) -> Samples | None:
+    """A zero-copy int16 view of a ByteVector holding one frame (None if it does not hold exactly one).
+    Valid only while the vector lives and is not resized."""
+    begin, n = _vec_span(vec)
+    if n != FRAME * 2 or not begin:
+        return None
+    view: Samples = np.frombuffer(memoryview(_FRAME_BYTES.from_address(begin)), dtype=np.int16)
+    return view
+
+
+class _ThreadPin:
+    """Keeps the Python thread state of a foreign thread (pjmedia's clock thread) alive between callbacks.
+
+    SWIG directors enter Python with ``PyGILState_Ensure`` and leave with ``PyGILState_Release``; on a thread
+    Python did not create, that builds and tears down a whole thread state each time, including an
+    mmap/munmap of its frame stack: measured at 14 % of the clock thread's CPU. One extra ``Ensure`` from
+    inside a callback keeps the state for the thread's life; :meth:`release` gives it back from that thread
+    (the next callback there) so that no state outlives the call's clock thread.
+    """
+
+    def __init__(self) -> None:
+        self._ensure: Any = None
+        self._release: Any = None
+        with contextlib.suppress(Exception):
+            api = ctypes.pythonapi
+            api.PyGILState_Ensure.restype = ctypes.c_int
+            api.PyGILState_Release.argtypes = [ctypes.c_int]
+            self._ensure, self._release = api.PyGILState_Ensure, api.PyGILState_Release
+        self._held: tuple[int, int] | None = None     # (thread ident, gilstate token)
+        self.pinned = 0                                # threads pinned so far (for tests/diagnostics)
+        self._unpin = False
+        self._done = threading.Event()
+
+    def enter(self) -> None:
+        """Call at the top of every callback on the foreign thread (a flag test and a dict-free compare)."""
+        held = self._held
+        if self._unpin:
+            if held is not None and held[0] == threading.get_ident():
+                self._held = None
+                self._release(held[1])
+                self._done.set()
+            return
+        if held is None or held[0] != threading.get_ident():
+            if self._ensure is None:
+                return
+            # (a different thread: the previous clock thread is gone; its state cannot be released any more)
+            self._held = (threading.get_ident(), self._ensure())
+            self.pinned += 1
+
+    def release(self, timeout: float = 0.1) -> bool:
+        """From another thread while callbacks still run: unpin at the next callback. True when done."""
+        if self._held is None:
+            return True
+        self._done.clear()
+        self._unpin = True
+        ok = self._done.wait(timeout)
+        self._unpin = False
+        return ok
+
+
 @dataclass
 class _Call:
     audio_media: Any
@@ -113,8 +224,10 @@ class SoundDeviceMedia:
                                                                  else logging.INFO, "%s", msg))
         self._on_devices = on_devices
         self._poll_interval = poll_interval_s
-        self.cap = DriftRing(FRAME)       # microphone → pjmedia
-        self.play = DriftRing(FRAME)      # pjmedia → speaker
+        self.tuning = Tuning.from_env()
+        self.cap = self.tuning.ring()     # microphone → pjmedia
+        self.play = self.tuning.ring()    # pjmedia → speaker
+        self._pin = _ThreadPin()          # pjmedia's clock thread keeps its Python thread state during calls
         self._calls: dict[str, _Call] = {}
         self._lock = threading.RLock()
         self._pj: Any = None
@@ -122,13 +235,15 @@ class SoundDeviceMedia:
         self._spk_port: Any = None
         self._proc: MicProcessor | None = None
         self.processing = "off"
-        self._last_far: Samples = np.zeros(FRAME, dtype=np.int16)
+        self._far: Samples = np.zeros(FRAME, dtype=np.int16)   # last frame of the call (for AEC/recording)
+        self._mic_frame: Samples | None = None                  # last frame sent (for the level, on demand)
         self._recorder: CallRecorder | None = None
-        self.mic_level_dbfs = -120.0
         self.pa_input_overflows = 0
         self.pa_output_underflows = 0
-        self._last_in = 0.0
-        self._last_out = 0.0
+        self._in_n = 0                      # callbacks so far (the watchdog compares them)
+        self._out_n = 0
+        self._lat = [0.0, 0, 0.0, 0]        # device latency: sum/count input, sum/count output (s)
+        self._seen = (-1, -1, 0.0)          # watchdog: counts at the last check and when they last moved
         self._opened_at = 0.0
         self._last_rescue = 0.0
         # local sounds
@@ -202,7 +317,10 @@ class SoundDeviceMedia:
                 while len(self._final) > 20:
                     self._final.pop(next(iter(self._final)))
             c = self._calls.pop(call_id, None)
+            last = not self._calls
         if c is not None:
+            if last:
+                self._pin.release()     # while the ports still get callbacks on the clock thread
             self._disconnect(c)
             self._stop_recording(c)
         self._cmd.put("sync")
@@ -245,6 +363,8 @@ class SoundDeviceMedia:
         with self._lock:
             calls = list(self._calls.values())
             self._calls.clear()
+        if calls:
+            self._pin.release()
         for c in calls:
             self._disconnect(c)
             self._stop_recording(c)
@@ -308,6 +428,21 @@ class SoundDeviceMedia:
     def devices(self) -> list[dev.Device]:
         return list(self._watcher.devices) if self._watcher is not None else dev.list_devices()
 
+    @property
+    def mic_level_dbfs(self) -> float:
+        """RMS level of the last microphone frame sent to the call (computed on demand, not per frame)."""
+        x = self._mic_frame
+        if x is None:
+            return -120.0
+        f = x.astype(np.float32)
+        rms = float(np.sqrt(np.dot(f, f) / len(f)))
+        return 20 * float(np.log10(rms / 32768)) if rms > 0 else -120.0
+
+    def device_latency_ms(self) -> dict[str, float | None]:
+        """Mean latency PortAudio reports for the open streams: capture → callback, callback → playback."""
+        si, ni, so, no = self._lat
+        return {"mic": round(si / ni * 1000, 1) if ni else None, "speaker": round(so / no * 1000, 1) if no else None}
+
     def bridge_stats(self) -> dict[str, Any]:
         c, p = self.cap.stats, self.play.stats
         return {
@@ -316,8 +451,11 @@ class SoundDeviceMedia:
             "processing": self.processing,
             "underruns": {"mic": c.underruns, "speaker": p.underruns},
             "overflows": {"mic": c.overflows, "speaker": p.overflows},
-            "drift_ppm": {"mic": round(self.cap._rate * 1e6), "speaker": round(self.play._rate * 1e6)},
+            "drift_ppm": {"mic": round(self.cap.rate * 1e6), "speaker": round(self.play.rate * 1e6)},
             "bridge_ms": {"mic": _ring_ms(c), "speaker": _ring_ms(p)},
+            "device_ms": self.device_latency_ms(),
+            "slack_ms": {"mic": round(self.cap.target / RATE * 1000, 1),
+                         "speaker": round(self.play.target / RATE * 1000, 1)},
             "pa_input_overflows": self.pa_input_overflows,
             "pa_output_underflows": self.pa_output_underflows,
             "mic_level_dbfs": round(self.mic_level_dbfs, 1),
@@ -349,37 +487,54 @@ class SoundDeviceMedia:
 
     # -- clock thread (port callbacks) --
 
-    def _on_mic_frame(self) -> Samples:
-        near = self.cap.read()
-        far = self._last_far
+    def _on_mic_frame(self, out: Samples) -> None:
+        """Fill ``out`` (the frame's own storage) with 20 ms of microphone."""
+        self.cap.read_into(out)
         proc = self._proc
         if proc is not None:
-            near = proc.process(near, far)
-        rms = float(np.sqrt(np.dot(near.astype(np.float32), near.astype(np.float32)) / FRAME))
-        self.mic_level_dbfs = 20 * np.log10(rms / 32768) if rms > 0 else -120.0
+            out[:] = proc.process(out, self._far)
         rec = self._recorder
         if rec is not None:
-            rec.add(near, far)
-        return near
+            rec.add(out, self._far)
+        self._mic_frame = out
 
-    def _on_speaker_frame(self, data: bytes) -> None:
-        x = np.frombuffer(data, dtype=np.int16) if len(data) == FRAME * 2 else np.zeros(FRAME, np.int16)
-        self._last_far = x
+    def _on_speaker_frame(self, x: Samples | None) -> None:
+        """20 ms of the call (None: no audio this tick)."""
+        if x is None:
+            self._far[:] = 0
+            self.play.write(self._far)
+            return
         self.play.write(x)
+        if self._proc is not None or self._recorder is not None:
+            self._far[:] = x
 
     # -- PortAudio callbacks --
 
     def _in_cb(self, indata: Any, frames: int, t: Any, status: Any) -> None:
-        self._last_in = time.monotonic()
+        n = self._in_n = self._in_n + 1
         if status and status.input_overflow:
             self.pa_input_overflows += 1
-        self.cap.write(np.frombuffer(indata, dtype=np.int16))
+        if n % 25 == 0:
+            lat = t.currentTime - t.inputBufferAdcTime
+            if 0 < lat < 1:
+                self._lat[0] += lat
+                self._lat[1] += 1
+        self.cap.write(indata)
 
     def _out_cb(self, outdata: Any, frames: int, t: Any, status: Any) -> None:
-        self._last_out = time.monotonic()
+        n = self._out_n = self._out_n + 1
         if status and status.output_underflow:
             self.pa_output_underflows += 1
-        x = self.play.read(frames) if self._calls else np.zeros(frames, np.int16)
+        if n % 25 == 0:
+            lat = t.outputBufferDacTime - t.currentTime
+            if 0 < lat < 1:
+                self._lat[2] += lat
+                self._lat[3] += 1
+        x = np.frombuffer(outdata, dtype=np.int16)
+        if self._calls:
+            self.play.read_into(x)
+        else:
+            x[:] = 0
         snd = self._call_sound
         if snd is not None or self._oneshots:
             acc = x.astype(np.int32)
@@ -391,13 +546,16 @@ class SoundDeviceMedia:
                 if shot.done:
                     with contextlib.suppress(IndexError, ValueError):
                         self._oneshots.remove(shot)
-            x = np.clip(acc, -32768, 32767).astype(np.int16)
-        outdata[:] = x.tobytes()
+            np.clip(acc, -32768, 32767, out=acc)
+            x[:] = acc
 
     def _ring_cb(self, outdata: Any, frames: int, t: Any, status: Any) -> None:
         snd = self._ring_sound
-        x = snd.next(frames) if snd is not None else np.zeros(frames, np.int16)
-        outdata[:] = x.tobytes()
+        x = np.frombuffer(outdata, dtype=np.int16)
+        if snd is not None:
+            x[:] = snd.next(frames)
+        else:
+            x[:] = 0
 
     # -- device thread --
 
@@ -414,13 +572,26 @@ class SoundDeviceMedia:
             self._thread = None
 
     def _device_loop(self) -> None:
+        changed = threading.Event()
+
+        def on_change() -> None:             # from the sound server's event thread
+            changed.set()
+            self._cmd.put("devices")
+
         self._watcher = dev.DeviceWatcher(self._devices_changed,
                                           can_rescan=lambda: self._out_stream is None and self._in_stream is None)
         self._pulse = any(d.backend == "pulse" for d in self._watcher.devices)
+        events = dev.PulseEvents.start(on_change) if self._pulse else None
+        if events is None and self._pulse:
+            log.info("no sound-server events: polling the device list every %.1f s", self._poll_interval)
         next_poll = time.monotonic() + self._poll_interval
         while self._running:
+            # Wake for commands; otherwise only as often as the watchdog (streams open) or polling needs.
+            timeout: float | None = WATCH_S if self._out_stream is not None else None
+            if events is None or events.failed:
+                timeout = max(0.0, min(timeout or self._poll_interval, next_poll - time.monotonic()))
             try:
-                cmd = self._cmd.get(timeout=0.25)
+                cmd = self._cmd.get(timeout=timeout)
             except queue.Empty:
                 cmd = ""
             if cmd == "quit":
@@ -431,11 +602,17 @@ class SoundDeviceMedia:
                     self._close_ringer()
                 self._sync_streams()
                 self._watchdog()
-                if time.monotonic() >= next_poll:
+                if changed.is_set():
+                    changed.clear()
+                    time.sleep(0.05)          # a device comes as a sink and its monitor, or a card's pair
+                    self._watcher.poll()
+                elif (events is None or events.failed) and time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + self._poll_interval
                     self._watcher.poll()
             except Exception:
                 log.exception("audio device thread")
+        if events is not None:
+            events.stop()
         self._close_call_streams()
         self._close_ringer()
 
@@ -473,15 +650,20 @@ class SoundDeviceMedia:
         self.cap.clear()
         self.play.clear()
         self._opened_at = time.monotonic()
-        self._last_in = self._last_out = 0.0
+        self._in_n = self._out_n = 0
+        self._seen = (0, 0, self._opened_at)
+        self._lat = [0.0, 0, 0.0, 0]
+        tu = self.tuning
         try:
-            self._out_stream = dev.open_stream(dout, "output", self._out_cb, RATE, FRAME, pulse=self._pulse)
+            self._out_stream = dev.open_stream(dout, "output", self._out_cb, RATE, tu.out_block, pulse=self._pulse,
+                                               latency=tu.out_latency_s)
         except Exception as exc:
             self._out_stream = None
             self._notice("warning", f"Cannot open the speaker: {exc}")
         if self._calls:
             try:
-                self._in_stream = dev.open_stream(din, "input", self._in_cb, RATE, FRAME, pulse=self._pulse)
+                self._in_stream = dev.open_stream(din, "input", self._in_cb, RATE, tu.in_block, pulse=self._pulse,
+                                                  latency=tu.in_latency_s)
             except Exception as exc:
                 self._in_stream = None
                 self._notice("warning", f"Cannot open the microphone: {exc}")
@@ -515,13 +697,20 @@ class SoundDeviceMedia:
         if self._out_stream is None:
             return
         now = time.monotonic()
-
-        def stalled(last: float) -> bool:
-            return now - last > STALL_S if last else now - self._opened_at > FIRST_S
-
-        bad = stalled(self._last_out) or not getattr(self._out_stream, "active", True)
+        n_in, n_out = self._in_n, self._out_n
+        seen_in, seen_out, moved = self._seen
+        if n_out != seen_out and (self._in_stream is None or n_in != seen_in):
+            self._seen = (n_in, n_out, now)
+            return
+        if n_out != seen_out or n_in != seen_in:
+            # one side moved: remember the counts but not the time (the other side may be the stalled one)
+            self._seen = (n_in, n_out, moved)
+        quiet = now - moved
+        never = n_out == 0 or (self._in_stream is not None and n_in == 0)
+        bad = quiet > (FIRST_S if never else STALL_S)
+        bad = bad or not getattr(self._out_stream, "active", True)
         if self._in_stream is not None:
-            bad = bad or stalled(self._last_in) or not getattr(self._in_stream, "active", True)
+            bad = bad or not getattr(self._in_stream, "active", True)
         if bad and now - self._last_rescue > 5.0:
             self._last_rescue = now
             self._notice("warning", "The audio device stopped responding; switching to the system default.")
@@ -571,23 +760,30 @@ def _label(d: dev.Device | None) -> str:
 
 
 def _make_mic_port(pj: Any, bridge: SoundDeviceMedia) -> Any:
+    audio = pj.PJMEDIA_FRAME_TYPE_AUDIO
+    nbytes = FRAME * 2
+    pin = bridge._pin
+
     class MicPort(pj.AudioMediaPort):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
-            self._vec = pj.ByteVector(bytes(FRAME * 2))
-            self._fast = bool(_VEC_OK)
+            self._vec = pj.ByteVector(bytes(nbytes))
+            # the ring writes straight into the vector's storage; the setter below copies it into the frame
+            self._view = vector_samples(self._vec) if _VEC_OK else None
+            self._spare = np.zeros(FRAME, dtype=np.int16)
 
         def onFrameRequested(self, frame: Any) -> None:
+            pin.enter()
             try:
-                x = bridge._on_mic_frame()
-                if self._fast:
-                    begin, _n = _vec_span(self._vec)
-                    ctypes.memmove(begin, x.ctypes.data, FRAME * 2)
+                view = self._view
+                if view is not None:
+                    bridge._on_mic_frame(view)
                     frame.buf = self._vec
                 else:
-                    frame.buf = pj.ByteVector(x.tobytes())
-                frame.size = FRAME * 2
-                frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+                    bridge._on_mic_frame(self._spare)
+                    frame.buf = pj.ByteVector(self._spare.tobytes())
+                frame.size = nbytes
+                frame.type = audio
             except Exception:
                 log.exception("mic frame")
 
@@ -595,13 +791,22 @@ def _make_mic_port(pj: Any, bridge: SoundDeviceMedia) -> Any:
 
 
 def _make_speaker_port(pj: Any, bridge: SoundDeviceMedia) -> Any:
+    audio = pj.PJMEDIA_FRAME_TYPE_AUDIO
+    pin = bridge._pin
+
     class SpeakerPort(pj.AudioMediaPort):  # type: ignore[misc]
         def onFrameReceived(self, frame: Any) -> None:
+            pin.enter()
             try:
-                if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
-                    bridge._on_speaker_frame(b"")
+                if frame.type != audio:
+                    bridge._on_speaker_frame(None)
                     return
-                bridge._on_speaker_frame(read_vector(frame.buf))
+                buf = frame.buf
+                x = vector_samples(buf) if _VEC_OK else None
+                if x is None:
+                    data = read_vector(buf)
+                    x = np.frombuffer(data, dtype=np.int16) if len(data) == FRAME * 2 else None
+                bridge._on_speaker_frame(x)
             except Exception:
                 log.exception("speaker frame")
 

@@ -152,16 +152,17 @@ def _pulse_target(var: str, name: str | None) -> Iterator[None]:
 
 def open_stream(device: Device | None, direction: Direction, callback: Callable[..., None],
                 rate: int = 16000, blocksize: int = 320, finished: Callable[[], None] | None = None,
-                pulse: bool | None = None) -> Any:
+                pulse: bool | None = None, latency: float | None = None) -> Any:
     """A started ``RawInputStream``/``RawOutputStream`` (int16 mono) on ``device`` (None: default).
 
     Separate input and output streams on purpose: a duplex stream stalls on the ALSA pulse plugin.
-    PortAudio runs at the bridge rate and the sound server resamples.
+    PortAudio runs at the bridge rate and the sound server resamples. ``latency``: the device buffer to ask
+    for in seconds (None: PortAudio's 'low').
     """
     sd = _sd()
     cls = sd.RawInputStream if direction == "input" else sd.RawOutputStream
     kw: dict[str, Any] = dict(samplerate=rate, channels=1, dtype="int16", blocksize=blocksize,
-                              latency="low", callback=callback)
+                              latency="low" if latency is None else latency, callback=callback)
     if finished is not None:
         kw["finished_callback"] = finished
     use_pulse = (device is not None and device.backend == "pulse") if pulse is None else pulse
@@ -178,6 +179,61 @@ def open_stream(device: Device | None, direction: Direction, callback: Callable[
         stream = cls(**kw)
     stream.start()
     return stream
+
+
+class PulseEvents:
+    """The sound server's own change notifications (sinks/sources added or removed, default changed) on a
+    thread that sleeps in libpulse until something happens: no polling while nothing changes.
+    ``on_change()`` runs on that thread; keep it short. ``failed`` turns True if the subscription dies."""
+
+    def __init__(self, pulse: Any, on_change: Callable[[], None]) -> None:
+        self._p = pulse
+        self._on_change = on_change
+        self._stop = False
+        self.failed = False
+        self._thread = threading.Thread(target=self._run, name="audio-pulse-events", daemon=True)
+
+    @classmethod
+    def start(cls, on_change: Callable[[], None]) -> PulseEvents | None:
+        try:
+            pulsectl = importlib.import_module("pulsectl")
+            p = pulsectl.Pulse("softphone-device-events", connect=True)
+            p.event_mask_set("sink", "source", "server")
+        except Exception as exc:
+            log.debug("no pulse event subscription: %s", exc)
+            return None
+        ev = cls(p, on_change)
+        p.event_callback_set(ev._event)
+        ev._thread.start()
+        return ev
+
+    def _event(self, ev: Any) -> None:
+        kind = ev.t   # pulsectl EnumValues compare equal to their names
+        if kind in ("new", "remove") or (ev.facility == "server" and kind == "change"):
+            with contextlib.suppress(Exception):
+                self._on_change()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop:
+                self._p.event_listen()
+        except Exception as exc:
+            if not self._stop:
+                log.warning("sound-server events stopped (%s): polling the device list instead", exc)
+                self.failed = True
+                with contextlib.suppress(Exception):
+                    self._on_change()
+
+    def stop(self) -> None:
+        self._stop = True
+        for _ in range(50):
+            with contextlib.suppress(Exception):
+                self._p.event_listen_stop()
+            self._thread.join(0.1)
+            if not self._thread.is_alive():
+                break
+        with contextlib.suppress(Exception):
+            self._p.close()
 
 
 class DeviceWatcher:

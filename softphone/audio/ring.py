@@ -220,8 +220,7 @@ class DriftRing:
                 # before the reader started is not writer speed
                 self._nreads += 1
                 d = self._written - self._nreads * n
-                if d < self._d_min:
-                    self._d_min = d
+                self._d_min = min(self._d_min, d)
             if self._priming:
                 if self._fill >= n + self.target:
                     self._priming = False
@@ -245,8 +244,7 @@ class DriftRing:
                 self._tick(None)
                 return
             st.excess_sum += excess
-            if excess > st.excess_max:
-                st.excess_max = excess
+            st.excess_max = max(st.excess_max, excess)
             if excess > self.trim_above:
                 cut = excess - self.target
                 self._head = (self._head + cut) % self.capacity
