@@ -127,7 +127,7 @@ class WidgetHub:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._postcall_sent: dict[str, tuple[str, int | None]] = {}
         self._caller_lookup: dict[str, str] = {}
-        self._logged_in: bool | None = None
+        self._logged_in: bool | None = engine.phone.logged_in if engine.phone is not None else None
         bus = engine.bus
         self._unsubscribe = [
             bus.subscribe(CallUpdated, self._on_call),

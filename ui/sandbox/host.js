@@ -113,7 +113,7 @@
       const entry = { dir, type, data: data === undefined ? null : data, at: Date.now(),
         t: performance.timeOrigin + performance.now() };
       this.messages.push(entry);
-      if (this.messages.length > 500) this.messages.shift();
+      if (this.messages.length > 10000) this.messages.shift();
       return entry;
     }
 
