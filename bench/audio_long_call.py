@@ -1,0 +1,105 @@
+"""Underruns over a long call (default 10 minutes) through the real engine, with the bridge's own figures
+sampled along the way.
+
+Same set-up as ``bench/audio_call_cpu.py``: a private PulseAudio daemon (virtual microphone fed with
+speech-like bursts, speaker a null sink), a sipp ``-rtp_echo`` UAS as the far end, and ``softphone serve``
+with its sound-device bridge on, dialled through the control API. Every ``--every`` seconds the call's
+``audio`` status is read; the table shows underruns/overflows per direction (cumulative), PortAudio xruns,
+the ring slack, the drift estimate, the bridge latency and the process CPU since the previous sample.
+Prints the load average too: on a shared machine, CPU contention is what causes underruns.
+
+    .venv/bin/python bench/audio_long_call.py [--minutes 10] [--every 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from audio_call_cpu import loadavg, proc_cpu_s, speechlike  # noqa: E402
+
+from tests.audio import harness  # noqa: E402
+from tests.peers import EngineProcess, Sipp, account_toml, engine_config, wait_for  # noqa: E402
+
+
+def pair(a: dict[str, Any], key: str, width: int) -> str:
+    v = a.get(key, {})
+    return f"{v.get('mic')!s:>{width}}/{v.get('speaker')!s:<{width}}"
+
+
+def row(t: float, a: dict[str, Any], cpu: float) -> str:
+    xr = f"{a.get('pa_input_overflows')!s:>4}/{a.get('pa_output_underflows')!s:<4}"
+    return (f"{t:7.0f} {pair(a, 'underruns', 5)} {pair(a, 'overflows', 4)} {xr} {pair(a, 'slack_ms', 5)}"
+            f" {pair(a, 'drift_ppm', 6)} {pair(a, 'bridge_ms', 5)} {cpu:6.2f}  {loadavg()}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--every", type=float, default=30.0)
+    ap.add_argument("--aec", action="store_true")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="sp-longcall-"))
+    aec = str(args.aec).lower()
+    with harness.pulse_daemon() as d:
+        sipp = Sipp("uas", workdir=work, calls=10, extra=["-rtp_echo"]).start()
+        feed = harness.MicFeeder(d, "micfeed", speechlike())
+        eng = EngineProcess(work / "engine", engine_config(
+            account_toml("trunk", "rep", None, auth=False, proxy=f"sip:127.0.0.1:{sipp.port}"),
+            extra=f"[audio]\necho_cancellation = {aec}\nnoise_suppression = {aec}\n"))
+        eng.env.pop("SOFTPHONE_AUDIO", None)
+        eng.env["PULSE_SERVER"] = d.server
+        try:
+            eng.start(watch_events=False)
+            assert eng.proc is not None
+            client = eng.client()
+            cid = client.command("dial", number="+14155550100")["call_id"]
+
+            def call() -> dict[str, Any] | None:
+                return next((c for c in client.command("status")["calls"]
+                             if c["call_id"] == cid and c["state"] == "ESTABLISHED"), None)
+
+            wait_for(call, 10, interval=0.02, what="call established")
+            t0 = time.monotonic()
+            c0 = proc_cpu_s(eng.proc.pid)
+            print(f"{args.minutes:.0f}-minute G.711 call through softphone serve, sipp echo peer; "
+                  f"started with load average {loadavg()}")
+            print("      s  underruns  overflows  PA xruns  slack ms     drift ppm     bridge ms   CPU %  load")
+            print("          mic/spk    mic/spk    in/out    mic/spk      mic/spk      mic/spk")
+            last: dict[str, Any] = {}
+            while time.monotonic() - t0 < args.minutes * 60:
+                time.sleep(min(args.every, args.minutes * 60 - (time.monotonic() - t0)))
+                c = call()
+                if c is None:
+                    print("the call ended early")
+                    return 1
+                c1 = proc_cpu_s(eng.proc.pid)
+                last = c.get("audio", {})
+                print(row(time.monotonic() - t0, last, (c1 - c0) / args.every * 100), flush=True)
+                c0 = c1
+            u = last.get("underruns", {})
+            total = sum(v for v in u.values() if isinstance(v, int))
+            print(f"\nunderruns in {args.minutes:.0f} min: mic {u.get('mic')}, speaker {u.get('speaker')} "
+                  f"(total {total}); PortAudio xruns in/out {last.get('pa_input_overflows')}/"
+                  f"{last.get('pa_output_underflows')}; final drift ppm {last.get('drift_ppm')}; "
+                  f"bridge ms {last.get('bridge_ms')} + device ms {last.get('device_ms')}")
+            client.command("hangup", call_id=cid)
+        finally:
+            eng.stop()
+            feed.stop()
+            sipp.stop()
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
