@@ -266,6 +266,9 @@ class Engine:
         st = self.phone.status()
         for c in st["calls"]:
             c["audio"] = self.media_stats(c["call_id"])
+        hs = next((s for s in self.services if s.name == "headset"), None)
+        if hs is not None and hasattr(hs, "status"):
+            st["headsets"] = hs.status()
         st["demo_port"] = self.demo_port
         st["services"] = [s.name for s in self.services]
         return st
@@ -353,6 +356,16 @@ async def _normalize(e: Engine, a: dict[str, Any]) -> dict[str, Any]:
     return {"display": t.display, "is_uri": t.uri is not None}
 
 
+async def _headsets(e: Engine, a: dict[str, Any]) -> dict[str, Any]:
+    from softphone.headset.service import list_headsets
+
+    assert e.loop is not None
+    found = await e.loop.run_in_executor(None, list_headsets)
+    hs = next((s for s in e.services if s.name == "headset"), None)
+    return {"available": [h.to_json() for h in found],
+            "connected": hs.status() if hs is not None and hasattr(hs, "status") else []}
+
+
 async def _outcome(e: Engine, a: dict[str, Any]) -> dict[str, Any]:
     assert e.phone is not None
     return e.phone.set_outcome(a["call_id"], notes=_opt_str(a, "notes"),
@@ -378,6 +391,7 @@ _COMMANDS: dict[str, Callable[[Engine, dict[str, Any]], Awaitable[dict[str, Any]
     "set_outcome": _outcome,
     "demo_call_me": _demo_call_me,
     "normalize": _normalize,
+    "headsets": _headsets,
 }
 
 

@@ -14,6 +14,7 @@ pump, media ports, accounts, then ``libDestroy``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import itertools
 import logging
@@ -560,14 +561,16 @@ class SipEngine:
         self._call_op(call_id, lambda c: self.media.set_mute(c.call_id, muted))
 
     def send_dtmf(self, call_id: str, digits: str, method: str) -> None:
-        def op(c: _Call) -> None:
+        def op(c: _Call, tries: int = 0) -> None:
+            if not c.media_active and method != "info" and tries < 30:
+                # right after answer the RTP stream may not be up yet: wait for it instead of losing digits
+                self._later(0.05, lambda: None if c.ended else op(c, tries + 1))
+                return
             if method == "info":
-                for d in digits:
-                    prm = pj.CallSendDtmfParam()
-                    prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
-                    prm.digits = d
-                    prm.duration = 160
-                    c.sendDtmf(prm)
+                # one INFO per digit, paced like key presses: back-to-back INFOs can overtake each other
+                # through a multi-process proxy and be refused (500 Invalid CSeq) by the far end
+                for i, d in enumerate(digits):
+                    self._later(0.2 * i, functools.partial(_send_info_digit, c, d))
             else:
                 c.dialDtmf(digits)
         self._call_op(call_id, op)
@@ -649,6 +652,7 @@ class SipEngine:
                 self.media.call_media_inactive(call.call_id)
             else:
                 self.media.call_media_inactive(call.call_id)
+        call.media_active = active
         self._emit(SipMediaUpdate(call.call_id, active, remote_hold, codec))
 
     # ------------------------------------------------------------------ queries
@@ -683,6 +687,16 @@ def _stdout_to_stderr() -> Any:
         libc.fflush(None)
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def _send_info_digit(call: Any, digit: str) -> None:
+    if call.ended:
+        return
+    prm = pj.CallSendDtmfParam()
+    prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+    prm.digits = digit
+    prm.duration = 160
+    call.sendDtmf(prm)
 
 
 def _noop() -> None:

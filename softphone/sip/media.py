@@ -7,6 +7,7 @@ via the adapter. Implementations must never block: the SIP thread also carries s
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Protocol
 
 
@@ -34,27 +35,53 @@ class MediaBridge(Protocol):
 
 
 class ConferenceOnlyMedia:
-    """No devices: mute is done by (dis)connecting the call from a silent source. Used in tests/headless
-    until the sounddevice bridge is enabled, and as the fallback when PortAudio is unavailable."""
+    """No sound devices (headless tests, PortAudio missing): the call is wired to pjsua's null device exactly as
+    it would be to a sound card — capture → call, call → playback — so the stream is clocked like a real call
+    (RFC 4733 digits are sent from the stream's transmit path) and mute disconnects the capture side."""
 
     def __init__(self) -> None:
         self._media: dict[str, Any] = {}
         self._muted: set[str] = set()
+        self._ep: Any = None
 
     def start(self, endpoint: Any) -> None:
         self._ep = endpoint
 
+    def _devices(self) -> tuple[Any, Any]:
+        mgr = self._ep.audDevManager()
+        return mgr.getCaptureDevMedia(), mgr.getPlaybackDevMedia()
+
     def call_media_active(self, call_id: str, audio_media: Any) -> None:
         self._media[call_id] = audio_media
+        capture, playback = self._devices()
+        if call_id not in self._muted:
+            capture.startTransmit(audio_media)
+        audio_media.startTransmit(playback)
 
     def call_media_inactive(self, call_id: str) -> None:
-        self._media.pop(call_id, None)
+        aud = self._media.pop(call_id, None)
+        if aud is not None:
+            self._disconnect(aud)
+
+    def _disconnect(self, aud: Any) -> None:
+        capture, playback = self._devices()
+        for src, dst in ((capture, aud), (aud, playback)):
+            with contextlib.suppress(Exception):  # the stream may already be gone (call ended)
+                src.stopTransmit(dst)
 
     def set_mute(self, call_id: str, muted: bool) -> None:
         if muted:
             self._muted.add(call_id)
         else:
             self._muted.discard(call_id)
+        aud = self._media.get(call_id)
+        if aud is None:
+            return
+        capture, _ = self._devices()
+        if muted:
+            capture.stopTransmit(aud)
+        else:
+            capture.startTransmit(aud)
 
     def call_ended(self, call_id: str) -> None:
         self._media.pop(call_id, None)
