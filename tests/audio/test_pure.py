@@ -60,3 +60,61 @@ def test_recorder_writes_rep_left_caller_right(tmp_path) -> None:
         assert w.getnchannels() == 2 and w.getnframes() == 16000
         pcm = np.frombuffer(w.readframes(16000), dtype="<i2").reshape(-1, 2)
     assert (pcm[:, 0] == 1000).all() and (pcm[:, 1] == -2000).all()
+
+
+def test_frame_vector_view_is_zero_copy() -> None:
+    """The clock-thread fast path: a numpy view on a pjsua2 ByteVector's own storage (checked at import
+    against the slow element-by-element path)."""
+    import pjsua2 as pj
+
+    from softphone.audio import bridge
+
+    assert bridge._vec_selftest(pj)
+    bridge._VEC_OK = True
+    v = pj.ByteVector(bytes(640))
+    view = bridge.vector_samples(v)
+    assert view is not None and view.dtype == np.int16 and len(view) == 320
+    view[:] = np.arange(320, dtype=np.int16)
+    assert bytes(v) == np.arange(320, dtype="<i2").tobytes()
+    assert bridge.vector_samples(pj.ByteVector(bytes(10))) is None
+
+
+def test_tuning_from_env(monkeypatch) -> None:
+    from softphone.audio.bridge import Tuning
+
+    monkeypatch.setenv("SOFTPHONE_AUDIO_TUNING", "out_block=160, out_latency_s=0.03,in_latency_s=none,bogus=1")
+    t = Tuning.from_env()
+    assert (t.out_block, t.out_latency_s, t.in_latency_s, t.in_block) == (160, 0.03, None, 320)
+    ring = t.ring()
+    assert (ring.target, ring.low, ring.high) == (160, 64, 240)
+
+
+def test_thread_pin_is_given_back_from_its_own_thread() -> None:
+    import threading
+    import time
+
+    from softphone.audio.bridge import _ThreadPin
+
+    pin = _ThreadPin()
+    stop = threading.Event()
+
+    def clock() -> None:       # stands in for pjmedia's clock thread: a callback every few ms
+        while not stop.is_set():
+            pin.enter()
+            time.sleep(0.002)
+
+    t = threading.Thread(target=clock)
+    t.start()
+    try:
+        deadline = time.monotonic() + 2
+        while pin.pinned == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert pin.pinned == 1
+        assert pin.release(timeout=1.0)
+        assert pin._held is None
+        time.sleep(0.02)            # callbacks go on: it pins again (a new call on the same clock thread)
+        assert pin.pinned == 2
+    finally:
+        stop.set()
+        t.join()
+    assert pin.release(timeout=0.05) is False   # no callbacks any more: gives up instead of hanging
