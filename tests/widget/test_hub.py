@@ -368,3 +368,28 @@ async def test_frames_are_validated(env: tuple[Engine, WidgetHub]) -> None:
     await hub.handle(w.session, ["not", "a", "dict"])          # ignored, no reply, no crash
     reply = await w.send({"type": "complete", "call_id": "c", "notes": "x"})
     assert reply is not None and reply["result"] == {"already": True}
+
+
+async def test_country_code_of_the_payload_normalises_the_number(env: tuple[Engine, WidgetHub]) -> None:
+    engine, hub = env
+    w = Widget(hub)
+    await w.ready()
+    call_id = await dial(w, {"phoneNumber": "020 7946 0958", "countryCode": "GB", "objectId": 502})
+    assert invites(engine) == [("make_call", call_id, "Office", "sip:+442079460958@pbx.example")]
+    assert w.sdk("outgoingCall")[0]["data"]["toNumber"] == "+442079460958"
+
+
+async def test_hide_widget_as_configured(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, hide_widget=True)
+    hub = WidgetHub(engine)
+    try:
+        w = Widget(hub)
+        await w.ready()
+        call_id = await dial(w)
+        sip(engine, call_id, SipLegState.DISCONNECTED, 486, "Busy Here")
+        assert w.of("postcall")[-1]["completion"]["hideWidget"] is True
+        await w.send({"type": "complete", "call_id": call_id, "notes": ""})
+        assert w.sdk("callCompleted")[0]["data"]["hideWidget"] is True
+    finally:
+        hub.close()
+        engine.history.close()
