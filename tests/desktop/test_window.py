@@ -8,6 +8,7 @@ toast (xdotool), the real CLI forwarding a tel:/sip: link.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -19,9 +20,11 @@ from typing import Any
 import pytest
 
 from tests.desktop.harness import WindowProcess, Xvfb
-from tests.peers import PASSWORD, EngineProcess, Kamailio, account_toml, engine_config, have, wait_for
+from tests.peers import PASSWORD, EngineProcess, Kamailio, account_toml, engine_config, have
+from tests.peers import wait_for as _wait_for
 
 pytestmark = pytest.mark.integration
+_WINDOWS: list[WindowProcess] = []
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +89,7 @@ def alice(tmp_path_factory: pytest.TempPathFactory, kam: Kamailio, xvfb: Xvfb) -
 def window(alice: EngineProcess, xvfb: Xvfb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WindowProcess]:
     (alice.data_dir / "window.json").write_text(json.dumps({"first_run_done": True}))
     win = WindowProcess({**alice.env, **xvfb.env()}, tmp_path_factory.mktemp("window") / "window.log")
+    _WINDOWS.append(win)
     win.start()
     try:
         wait_for(lambda: any(a["name"] == "office" and a["registration"] == "REGISTERED"
@@ -95,6 +99,23 @@ def window(alice: EngineProcess, xvfb: Xvfb, tmp_path_factory: pytest.TempPathFa
         log = win.log()
         win.stop()
         assert "Traceback" not in log, log[-4000:]
+
+
+def wait_for(pred: Any, timeout: float = 10.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """peers.wait_for, plus the window's page state in the failure message."""
+    try:
+        return _wait_for(pred, timeout, interval, what)
+    except AssertionError as exc:
+        live = _WINDOWS[-1] if _WINDOWS else None
+        state = ""
+        if live is not None:
+            try:
+                d = live.debug()
+                state = json.dumps({k: d[k] for k in ("panel", "callState", "engine", "view")}) + " calls=" + \
+                    json.dumps([(c["call_id"][:8], c["state"]) for c in d["calls"]])
+            except Exception as e2:
+                state = f"(no page state: {e2})"
+        raise AssertionError(f"{exc}; page: {state}") from None
 
 
 def js(win: WindowProcess, body: str) -> Any:
@@ -260,7 +281,12 @@ def test_links_forward_to_the_running_window(window: WindowProcess, alice: Engin
     r = subprocess.run([sys.executable, "-m", "softphone", "tel:+1-415-555-2671"], env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    alice.wait_call(lambda c: c["call_id"] not in before and c["remote"] == "+14155552671", what="tel: dialled")
+    tel = alice.wait_call(lambda c: c["call_id"] not in before and c["remote"] == "+14155552671",
+                          what="tel: dialled")
+    if tel["state"] != "TERMINATED":
+        with contextlib.suppress(Exception):
+            alice.ctl("hangup", call_id=tel["call_id"])
+        alice.wait_state(tel["call_id"], "TERMINATED", 15)
     # a bad link is refused before anything is sent
     r = subprocess.run([sys.executable, "-m", "softphone", "tel:%0D%0AINVITE"], env=env,
                        capture_output=True, text=True, timeout=60)
@@ -391,7 +417,9 @@ def test_window_crash_never_drops_the_call(window: WindowProcess, alice: EngineP
     window.proc.kill()                                   # Qt WebEngine dies
     window.proc.wait(10)
     assert alice.status()["calls"][0]["state"] == "ESTABLISHED"
-    again = WindowProcess(window.env, tmp_path / "window2.log").start()
+    again = WindowProcess(window.env, tmp_path / "window2.log")
+    _WINDOWS.append(again)
+    again.start()
     try:
         wait_for(lambda: again.debug()["panel"] == "call", 15, what="reopened window shows the live call")
         click(again, "#btn-hangup")

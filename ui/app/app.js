@@ -1228,6 +1228,9 @@
     }
     applyTheme();
     if (!S.prefs.first_run_done) { $('guide').hidden = false; $('guide-done').focus(); }
+    // events pushed before this page finished loading were dropped: start from a fresh snapshot
+    const st = await cmd('status');
+    if (st.ok) onEvent({ type: 'status', status: st.result });
     render();
   }
 
