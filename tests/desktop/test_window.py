@@ -426,3 +426,33 @@ def test_window_crash_never_drops_the_call(window: WindowProcess, alice: EngineP
         assert alice.wait_state(out["call_id"], "TERMINATED")["end_status"] == "COMPLETED"
     finally:
         again.stop()
+
+
+def test_window_starts_the_engine_and_stops_it_on_quit(xvfb: Xvfb, tmp_path: Path) -> None:
+    """`softphone run` with nothing running: the window starts `softphone serve` itself, shows "starting"
+    until the event stream connects, and quitting the idle window stops the engine it started."""
+    from tests.peers import engine_env
+
+    (tmp_path / "config.toml").write_text(engine_config(demo="on"))
+    env = engine_env(tmp_path)
+    data = Path(env["SOFTPHONE_DATA_DIR"])
+    data.mkdir(parents=True)
+    (data / "window.json").write_text(json.dumps({"first_run_done": True}))
+    win = WindowProcess({**env, **xvfb.env()}, tmp_path / "window.log")
+    _WINDOWS.append(win)
+    win.start()
+    try:
+        wait_for(lambda: win.debug()["engine"]["connected"] and win.debug()["accounts"], 30,
+                 what="spawned engine connected")
+        assert win.debug()["accounts"][0]["demo"] is True
+        call = win.eval("(() => { const n = document.getElementById('number'); n.value = '+1 415 555 2671';"
+                        " document.getElementById('call-button').click(); return true; })()")
+        assert call
+        wait_for(lambda: str(win.debug()["callState"]).startswith("00:"), 15, what="demo line answers")
+        click(win, "#btn-hangup")
+        wait_for(lambda: win.debug()["panel"] == "dialer", 10, what="hung up")
+        ctl = data / "ctl.sock"
+        assert ctl.exists()
+    finally:
+        win.stop()
+    wait_for(lambda: not ctl.exists(), 20, what="engine stopped with the window")
