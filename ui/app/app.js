@@ -26,6 +26,7 @@
     lastEnded: null,
     view: 'phone',
     addingCall: false,
+    phoneMode: 'dialer',
     keypadOpen: false,
     transferOpen: false,
     consult: null,          // {fromId, toId, label}
@@ -332,9 +333,17 @@
     const rings = ringing();
     const showIncoming = !fg && rings.length > 0;
     const showCall = !!fg && !S.addingCall;
+    const mode = showIncoming ? 'incoming' : showCall ? 'call' : 'dialer';
+    const changed = mode !== S.phoneMode;
+    S.phoneMode = mode;
     $('incoming').hidden = !showIncoming;
     $('call-panel').hidden = !showCall;
     $('dialer').hidden = showIncoming || showCall;
+    if (changed && S.view === 'phone' && $('guide').hidden) {
+      // keyboard users land where the next action is; nothing destructive gets the focus
+      const target = { incoming: 'incoming-answer', call: 'call-panel', dialer: 'number' }[mode];
+      setTimeout(() => { const el = $(target); if (el && !inTextField(document.activeElement)) el.focus(); }, 0);
+    }
     if (showIncoming) renderIncoming(rings[0]);
     if (showCall) renderCall(fg, rings);
     if (!showIncoming && !showCall) renderDialer();
