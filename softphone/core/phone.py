@@ -188,8 +188,10 @@ class Phone:
         )
         self._calls[call_id] = snap
         self._flags[call_id] = _Flags()
-        self._emit(snap, None)
+        # INVITE first, then tell the surfaces (history write, widget): SIP replies come back through the
+        # runtime loop, so none can be handled before this call record is published.
         self._sip.make_call(call_id, acc.name, dest.request_uri(acc.domain, acc.scheme))
+        self._emit(snap, None)
         self._flags[call_id].timer = self._sched.call_later(
             self.no_answer_timeout_s, lambda: self._no_answer_timeout(call_id)
         )

@@ -192,7 +192,6 @@ class SipEngine:
         self.ep: Any = None
         self._accounts: dict[str, _Account] = {}
         self._calls: dict[str, _Call] = {}
-        self._graveyard: list[tuple[float, _Call]] = []
         self._transports: dict[str, int] = {}
         self._lock = threading.RLock()
         self._q: queue.Queue[Callable[[], None] | None] = queue.Queue()
@@ -258,7 +257,6 @@ class SipEngine:
             except Exception:
                 log.exception("SIP command failed")
             self._run_timers()
-            self._bury()
 
     def _init_endpoint(self) -> None:
         ep = pj.Endpoint()
@@ -339,7 +337,6 @@ class SipEngine:
         with contextlib.suppress(Exception):
             self.media.stop()
         self._calls.clear()
-        self._graveyard.clear()
         self._timers.clear()
         import gc
 
@@ -405,11 +402,6 @@ class SipEngine:
                 fn()
             except Exception:
                 log.exception("SIP timer failed")
-
-    def _bury(self) -> None:
-        if self._graveyard:
-            now = time.monotonic()
-            self._graveyard = [(t, c) for t, c in self._graveyard if t > now]
 
     def _schedule_reregister(self, acc: _Account) -> None:
         if acc.unregistering:
@@ -506,8 +498,7 @@ class SipEngine:
             try:
                 call.makeCall(uri, prm)
             except pj.Error as exc:
-                self._calls.pop(call_id, None)
-                self._graveyard.append((time.monotonic() + 2, call))
+                self._calls.pop(call_id, None)  # never got a pjsua id: safe to drop now
                 self._emit(SipCallProgress(call_id, SipLegState.DISCONNECTED, None, _reason(exc)))
         self.submit(job)
 
@@ -561,19 +552,29 @@ class SipEngine:
         self._call_op(call_id, lambda c: self.media.set_mute(c.call_id, muted))
 
     def send_dtmf(self, call_id: str, digits: str, method: str) -> None:
-        def op(c: _Call, tries: int = 0) -> None:
+        # Timers hold the call id, never the Call: a Call must only die in its DISCONNECTED callback.
+        def later(delay: float, fn: Callable[[_Call], None]) -> None:
+            self._later(delay, lambda: self._with_call(call_id, fn))
+
+        def send(c: _Call, tries: int = 0) -> None:
             if not c.media_active and method != "info" and tries < 30:
                 # right after answer the RTP stream may not be up yet: wait for it instead of losing digits
-                self._later(0.05, lambda: None if c.ended else op(c, tries + 1))
+                later(0.05, lambda c2: send(c2, tries + 1))
                 return
             if method == "info":
                 # one INFO per digit, paced like key presses: back-to-back INFOs can overtake each other
                 # through a multi-process proxy and be refused (500 Invalid CSeq) by the far end
                 for i, d in enumerate(digits):
-                    self._later(0.2 * i, functools.partial(_send_info_digit, c, d))
+                    later(0.2 * i, functools.partial(_send_info_digit, digit=d))
             else:
                 c.dialDtmf(digits)
-        self._call_op(call_id, op)
+
+        self._call_op(call_id, send)
+
+    def _with_call(self, call_id: str, fn: Callable[[_Call], None]) -> None:
+        call = self._calls.get(call_id)
+        if call is not None and not call.ended:
+            fn(call)
 
     def transfer(self, call_id: str, uri: str) -> None:
         self._call_op(call_id, lambda c: c.xfer(uri, pj.CallOpParam(True)))
@@ -626,10 +627,10 @@ class SipEngine:
         with contextlib.suppress(Exception):
             self.media.call_ended(call.call_id)
         with self._lock:
+            # Drop our reference inside the DISCONNECTED callback (pjsua2's "delete this" point). Destroying a
+            # Call later is unsafe: ~Call clears the user data of, and hangs up, whatever call reuses its slot.
             if self._calls.get(call.call_id) is call:
                 del self._calls[call.call_id]
-            if not self._closing:
-                self._graveyard.append((time.monotonic() + 5.0, call))
 
     def _on_media_state(self, call: _Call) -> None:
         ci = call.getInfo()
@@ -690,8 +691,6 @@ def _stdout_to_stderr() -> Any:
 
 
 def _send_info_digit(call: Any, digit: str) -> None:
-    if call.ended:
-        return
     prm = pj.CallSendDtmfParam()
     prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
     prm.digits = digit
@@ -807,7 +806,7 @@ class _DemoCall(pj.Call):  # type: ignore[misc]
         ci = self.getInfo()
         if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.done = True
-            self.line.engine.submit(self._forget)
+            self._forget()
 
     def _forget(self) -> None:
         self.release_media()
@@ -816,8 +815,6 @@ class _DemoCall(pj.Call):  # type: ignore[misc]
             del self.line.calls[pid]
         if self in self.line.outgoing:
             self.line.outgoing.remove(self)
-        if not self.line.engine._closing:
-            self.line.engine._graveyard.append((time.monotonic() + 5.0, self))
 
     def onCallMediaState(self, prm: Any) -> None:
         ci = self.getInfo()
