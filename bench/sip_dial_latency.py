@@ -48,7 +48,7 @@ def measure(sipp: Sipp, calls: int, dial: callable, settle: callable) -> list[fl
         before = len(invite_times(sipp))
         t0 = time.time()
         dial(i)
-        wait_for(lambda: len(invite_times(sipp)) > before, 10, interval=0.002, what="INVITE at sipp")
+        wait_for(lambda n=before: len(invite_times(sipp)) > n, 10, interval=0.002, what="INVITE at sipp")
         out.append((invite_times(sipp)[before] - t0) * 1000)
         settle()
         time.sleep(0.1)  # pace: closed RTP sockets are freed ~0.5 s later (verified pitfall)
@@ -91,10 +91,10 @@ def baresip(work: Path, calls: int) -> list[float] | str:
     while ctrl in (sip_port, sip_port + 1):  # baresip also listens for TLS on sip port + 1
         ctrl = free_port()
     (conf / "config").write_text(
-        "poll_method epoll\nsip_listen 127.0.0.1:%d\nmodule_path /usr/lib/baresip/modules\n"
+        f"poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nmodule_path /usr/lib/baresip/modules\n"
         "module g711.so\nmodule ausine.so\nmodule aufile.so\nmodule ctrl_tcp.so\nmodule account.so\n"
         "audio_player aufile,/dev/null\naudio_source ausine,440\n"
-        "ctrl_tcp_listen 127.0.0.1:%d\n" % (sip_port, ctrl))
+        f"ctrl_tcp_listen 127.0.0.1:{ctrl}\n")
     (conf / "accounts").write_text("<sip:bench@127.0.0.1>;regint=0\n")
     proc = subprocess.Popen(["baresip", "-f", str(conf)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
