@@ -790,10 +790,6 @@
       hint ? h('div', { class: 'field-hint', text: hint }) : null);
   }
 
-  function missingNote(name) {
-    return h('p', { class: 'unavailable', text: `This engine does not offer “${name}” yet.` });
-  }
-
   async function renderSettings(focus) {
     const body = $('settings-body');
     const [accounts, settings, devices] = await Promise.all([
@@ -814,9 +810,22 @@
     card.append(h('div', { class: 'card-head' }, h('h2', { id: 'h-accounts', text: 'Accounts' }), add),
       h('p', { class: 'card-sub', text: 'Passwords are kept in the system keyring, never in the config file.' }));
     if (!res.ok) {
-      card.append(res.error.code === 'unknown_command' || unsupported('account_list') ? missingNote('account_list')
-        : h('p', { class: 'form-error', text: res.error.message }));
-      add.disabled = unsupported('account_save') || unsupported('account_list');
+      if (!(res.error.code === 'unknown_command' || unsupported('account_list'))) {
+        card.append(h('p', { class: 'form-error', text: res.error.message }));
+        return card;
+      }
+      // this engine cannot edit accounts yet: show what it runs, and how to change it
+      add.hidden = true;
+      for (const acc of S.accounts) {
+        const reg = acc.registration;
+        card.append(h('div', { class: 'acc-row', 'data-account': acc.name },
+          h('span', { class: 'dot ' + (reg === 'REGISTERED' || reg === 'NONE' ? 'dot-ok' : reg === 'FAILED' ? 'dot-bad' : 'dot-warn'), 'aria-hidden': 'true' }),
+          h('div', { class: 'who' }, h('b', { text: acc.name }),
+            h('span', { text: acc.demo ? 'Demo line: answers any number' : `${acc.domain} · ${reg.toLowerCase()}` }))));
+      }
+      card.append(h('p', { class: 'card-sub' }, 'Add or change accounts with ',
+        h('code', { text: 'softphone account add' }), ' and ', h('code', { text: 'softphone account set-password NAME' }),
+        ', then restart Softphone.'));
       return card;
     }
     const list = res.result.accounts || [];
@@ -910,7 +919,10 @@
       h('h2', { id: 'h-audio', text: 'Audio' }),
       h('p', { class: 'card-sub', text: 'Microphone, speaker and the device that rings.' }));
     if (!devices.ok) {
-      card.append(unsupported('audio_devices') ? missingNote('audio_devices') : h('p', { class: 'form-error', text: devices.error.message }));
+      card.append(unsupported('audio_devices')
+        ? h('p', { class: 'card-sub' }, 'Devices are set in the config file ([audio] input_device, output_device, ringer_device); ',
+          h('code', { text: 'softphone doctor' }), ' lists them.')
+        : h('p', { class: 'form-error', text: devices.error.message }));
       return card;
     }
     const audio = (conf && conf.audio) || {};
@@ -1001,7 +1013,7 @@
           },
         }, 'Save')));
     } else if (unsupported('settings_get')) {
-      card.append(missingNote('settings_get'));
+      card.append(h('p', { class: 'card-sub' }, 'Port and allowed origins live in the config file ([widget] port, allowed_origins).'));
     }
     card.append(h('ol', { class: 'steps-list' },
       h('li', {}, 'Trust the local certificate once: ', h('code', { text: 'softphone cert install' }), ', then restart the browser.'),
