@@ -255,11 +255,15 @@ class Engine:
         args = dict(args or {})
         handler = _COMMANDS.get(name)
         if handler is None:
-            raise SoftphoneError(f"Unknown command “{name}”.")
+            err = SoftphoneError(f"Unknown command “{name}”.")
+            err.code = "unknown_command"
+            raise err
         try:
             return await handler(self, args)
         except (TypeError, ValueError, KeyError) as exc:
             raise PhoneError(f"Bad arguments for {name}: {exc}") from None
+        except OSError as exc:
+            raise SoftphoneError(f"{name} failed: {exc.strerror or exc}") from None
 
     def status(self) -> dict[str, Any]:
         assert self.phone is not None
@@ -393,6 +397,15 @@ _COMMANDS: dict[str, Callable[[Engine, dict[str, Any]], Awaitable[dict[str, Any]
     "normalize": _normalize,
     "headsets": _headsets,
 }
+
+
+def _settings_commands() -> None:
+    from softphone.settings_commands import COMMANDS
+
+    _COMMANDS.update(COMMANDS)
+
+
+_settings_commands()
 
 
 def main_thread_is_loop() -> bool:

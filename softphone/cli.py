@@ -18,11 +18,13 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from softphone import __version__
-from softphone import config as cfg
+from softphone import __version__, paths
 from softphone.errors import ConfigError, EngineNotRunning, SoftphoneError
+
+if TYPE_CHECKING:
+    from softphone import config as cfg
 
 log = logging.getLogger("softphone")
 
@@ -72,6 +74,8 @@ def _die(msg: str, code: int) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Headless engine: SIP, widget server, ctl API. Prints one JSON ``ready`` line on stdout."""
+    from softphone import config as cfg
+
     try:
         settings = cfg.load()
     except ConfigError as exc:
@@ -151,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _forward_links(links: list[str]) -> int:
     from softphone.control.client import ControlClient
 
-    client = ControlClient(cfg.data_dir())
+    client = ControlClient(paths.data_dir())
     rc = 0
     for link in links:
         try:
@@ -173,7 +177,7 @@ def _ctl(name: str, build: Callable[[argparse.Namespace], dict[str, Any]] | None
         from softphone.control.client import ControlClient
 
         try:
-            result = ControlClient(cfg.data_dir()).command(name, **(build(args) if build else {}))
+            result = ControlClient(paths.data_dir()).command(name, **(build(args) if build else {}))
         except EngineNotRunning as exc:
             return _die(exc.message, 3)
         except SoftphoneError as exc:
@@ -210,8 +214,10 @@ def _describe(name: str, r: dict[str, Any]) -> str:
 
 
 def cmd_account_add(args: argparse.Namespace) -> int:
+    from softphone import config as cfg
+
     try:
-        settings = cfg.load()
+        settings = cfg.load(env_origins=False)
         if settings.account(args.name):
             return _die(f"an account named {args.name!r} already exists (remove it first).", 2)
         acc = cfg.AccountConfig(
@@ -238,6 +244,7 @@ def cmd_account_add(args: argparse.Namespace) -> int:
 
 
 def cmd_account_list(args: argparse.Namespace) -> int:
+    from softphone import config as cfg
     from softphone import secrets
 
     try:
@@ -263,10 +270,11 @@ def cmd_account_list(args: argparse.Namespace) -> int:
 
 
 def cmd_account_remove(args: argparse.Namespace) -> int:
+    from softphone import config as cfg
     from softphone import secrets
 
     try:
-        settings = cfg.load()
+        settings = cfg.load(env_origins=False)
         if not settings.account(args.name):
             return _die(f"no account named {args.name!r}.", 2)
         settings.accounts = [a for a in settings.accounts if a.name != args.name]
@@ -279,6 +287,7 @@ def cmd_account_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_account_set_password(args: argparse.Namespace) -> int:
+    from softphone import config as cfg
     from softphone import secrets
 
     try:
@@ -307,7 +316,7 @@ def cmd_account_set_password(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     from softphone.storage.history import HistoryStore
 
-    path = cfg.data_dir() / "history.db"
+    path = paths.data_dir() / "history.db"
     if not path.exists():
         rows: list[dict[str, Any]] = []
     else:
@@ -344,7 +353,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+CORE_COMMANDS = frozenset({"run", "serve", "ctl", "account", "history", "doctor"})
+
+
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="softphone", description="SIP softphone for HubSpot.")
     p.add_argument("--version", action="version", version=f"softphone {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -434,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     doc = sub.add_parser("doctor", help="check config, accounts, transports, audio, ports")
     doc.set_defaults(func=cmd_doctor)
 
-    for mod in PLUGINS:
+    for mod in PLUGINS if plugins else ():
         try:
             register = importlib.import_module(mod).register
         except (ImportError, AttributeError):
@@ -448,7 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `softphone tel:+1555...` (a link handler) forwards to the running instance.
     if argv and argv[0].lower().startswith(LINK_SCHEMES):
         argv = ["run", *argv]
-    parser = build_parser()
+    # Plugin subcommands import heavy modules (certificates, Qt, HTTP clients): skip them for the core
+    # commands so `softphone ctl dial` starts quickly.
+    parser = build_parser(plugins=not (argv and argv[0] in CORE_COMMANDS))
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

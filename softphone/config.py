@@ -16,11 +16,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-import phonenumbers
-from platformdirs import user_config_dir, user_data_dir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from softphone import paths
 from softphone.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -28,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-APP_NAME = "softphone"
+APP_NAME = paths.APP_NAME
 
 HUBSPOT_ORIGINS = [
     "https://app.hubspot.com",
@@ -96,6 +95,8 @@ class AccountConfig(_Strict):
     @field_validator("default_country")
     @classmethod
     def _country(cls, v: str) -> str:
+        import phonenumbers  # heavy: only when a config is actually validated
+
         v = v.upper()
         if v not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError("must be a two-letter country code such as US, GB or DE")
@@ -200,11 +201,11 @@ class Environment(BaseSettings):
 
     @property
     def config_path(self) -> Path:
-        return self.config or Path(user_config_dir(APP_NAME)) / "config.toml"
+        return self.config or paths.config_path()
 
     @property
     def data_path(self) -> Path:
-        return self.data_dir or Path(user_data_dir(APP_NAME))
+        return self.data_dir or paths.data_path()
 
     @property
     def extra_origins(self) -> list[str]:
@@ -248,8 +249,11 @@ def _format_errors(path: Path, exc: ValidationError, data: dict[str, Any]) -> st
     return "\n".join(lines)
 
 
-def load(path: Path | None = None) -> Settings:
-    """Read and validate the config file; a missing file means defaults (demo line)."""
+def load(path: Path | None = None, *, env_origins: bool = True) -> Settings:
+    """Read and validate the config file; a missing file means defaults (demo line).
+
+    ``env_origins=False`` when the result will be written back: SOFTPHONE_ALLOWED_ORIGINS is a
+    per-process development override and must never end up in the user's file."""
     env = environment()
     path = path or env.config_path
     data: dict[str, Any] = {}
@@ -264,7 +268,7 @@ def load(path: Path | None = None) -> Settings:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(path, exc, data)) from None
-    extra = env.extra_origins
+    extra = env.extra_origins if env_origins else []
     if extra:
         try:
             settings.widget.allowed_origins = settings.widget.allowed_origins + [

@@ -373,7 +373,7 @@ class EngineProcess:
 
         return ControlClient(self.data_dir)
 
-    def ctl(self, name: str, **args: Any) -> dict[str, Any]:
+    def ctl(self, name: str, /, **args: Any) -> dict[str, Any]:
         result: dict[str, Any] = self.client().command(name, **args)
         return result
 

@@ -94,6 +94,18 @@ class Phone:
         self.no_answer_timeout_s = no_answer_timeout_s
         self.available = True
 
+    def upsert_account(self, info: AccountInfo) -> None:
+        """An account added or changed in settings while running (its registration restarts)."""
+        self._accounts[info.name] = info
+        reg = RegistrationChanged(info.name, RegState.REGISTERING if info.has_registrar else RegState.NONE)
+        self._reg[info.name] = reg
+        self._publish(reg)
+
+    def remove_account(self, name: str) -> None:
+        if self._accounts.pop(name, None) is not None:
+            self._reg.pop(name, None)
+            self._publish(RegistrationChanged(name, RegState.UNREGISTERED))
+
     # ------------------------------------------------------------------ queries
 
     @property

@@ -451,6 +451,9 @@ class SipEngine:
                                         else pj.PJMEDIA_SRTP_OPTIONAL)
             acfg.mediaConfig.srtpSecureSignaling = 0
         acfg.natConfig.udpKaIntervalSec = 15
+        # RTP on any free port: the default 4000+ range collides with other SIP apps (and every bind
+        # failure is a logged retry on the dial path)
+        acfg.mediaConfig.transportConfig.port = 0
         if self._bind:
             acfg.mediaConfig.transportConfig.boundAddress = self._bind
             acfg.mediaConfig.transportConfig.publicAddress = self._bind
@@ -465,6 +468,16 @@ class SipEngine:
         acc.create(acfg, False)
         if not acc.has_registrar:
             self._emit(SipRegistration(a.name, RegState.NONE))
+
+    def remove_account(self, name: str) -> None:
+        """Unregister and drop an account (settings change). Its live calls keep running until they end."""
+        def job() -> None:
+            acc = self._accounts.pop(name, None)
+            if acc is not None and not acc.demo_peer:
+                acc.unregistering = True
+                with contextlib.suppress(pj.Error):
+                    acc.shutdown()
+        self.submit(job)
 
     def add_demo_line(self, name: str) -> int:
         """Create the built-in demo line (a loopback peer on this endpoint); returns its SIP port."""

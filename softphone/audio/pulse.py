@@ -1,0 +1,355 @@
+"""Call streams straight on libpulse (PulseAudio, or PipeWire's pulse server), without PortAudio.
+
+Debian's PortAudio reaches the sound server only through ALSA's pulse plugin: per direction a PortAudio
+thread polling the plugin, the plugin's own libpulse thread, and buffers sized for ALSA periods (measured:
+~30 ms capture and ~45 ms playback latency, ~3.5 % of a core for the two streams and their callbacks). Here
+all streams share one libpulse context and its one thread; the server asks for audio (playback) or hands it
+over (capture) and the callback moves it to or from the bridge's rings right there, in buffers we size:
+
+* capture: ``fragsize`` = one 20 ms frame (10 ms blocks cost twice the wake-ups for 5 ms);
+* playback: ``tlength`` = the total latency we want (``PA_STREAM_ADJUST_LATENCY``: the server sizes the
+  sink's own buffer to fit), ``minreq`` = one block.
+
+Used for the ``pulse`` device backend; :func:`available` says whether libpulse can be loaded and a server
+answers. Streams have the ``active``/``abort()``/``close()`` shape of sounddevice's, plus ``latency_s()``.
+
+Threads: the callbacks run on libpulse's mainloop thread (``threaded-ml``), with the mainloop lock held.
+That thread keeps a Python thread state for its life (see ``bridge._ThreadPin``; ctypes callbacks would
+otherwise build and tear one down per callback). Everything else takes the mainloop lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+Samples = npt.NDArray[np.int16]
+Callback = Callable[[Samples], None]
+
+_P = ctypes.c_void_p
+_SAMPLE_S16LE = 3
+_CTX_READY, _CTX_FAILED, _CTX_TERMINATED = 4, 5, 6
+_ST_READY, _ST_FAILED, _ST_TERMINATED = 2, 3, 4
+_STREAM_INTERPOLATE_TIMING = 0x0002
+_STREAM_AUTO_TIMING_UPDATE = 0x0008
+_STREAM_ADJUST_LATENCY = 0x2000
+_SEEK_RELATIVE = 0
+
+
+class _SampleSpec(ctypes.Structure):
+    _fields_ = [("format", ctypes.c_int), ("rate", ctypes.c_uint32), ("channels", ctypes.c_uint8)]
+
+
+class _BufferAttr(ctypes.Structure):
+    _fields_ = [("maxlength", ctypes.c_uint32), ("tlength", ctypes.c_uint32), ("prebuf", ctypes.c_uint32),
+                ("minreq", ctypes.c_uint32), ("fragsize", ctypes.c_uint32)]
+
+
+_NOTIFY = ctypes.CFUNCTYPE(None, _P, _P)                      # (object, userdata)
+_REQUEST = ctypes.CFUNCTYPE(None, _P, ctypes.c_size_t, _P)    # (stream, nbytes, userdata)
+
+
+def _load() -> Any:
+    name = ctypes.util.find_library("pulse") or "libpulse.so.0"
+    lib = ctypes.CDLL(name)
+    sig: dict[str, tuple[list[Any], Any]] = {
+        "pa_threaded_mainloop_new": ([], _P),
+        "pa_threaded_mainloop_get_api": ([_P], _P),
+        "pa_threaded_mainloop_start": ([_P], ctypes.c_int),
+        "pa_threaded_mainloop_stop": ([_P], None),
+        "pa_threaded_mainloop_free": ([_P], None),
+        "pa_threaded_mainloop_lock": ([_P], None),
+        "pa_threaded_mainloop_unlock": ([_P], None),
+        "pa_threaded_mainloop_wait": ([_P], None),
+        "pa_threaded_mainloop_signal": ([_P, ctypes.c_int], None),
+        "pa_context_new": ([_P, ctypes.c_char_p], _P),
+        "pa_context_set_state_callback": ([_P, _NOTIFY, _P], None),
+        "pa_context_connect": ([_P, ctypes.c_char_p, ctypes.c_int, _P], ctypes.c_int),
+        "pa_context_get_state": ([_P], ctypes.c_int),
+        "pa_context_errno": ([_P], ctypes.c_int),
+        "pa_context_disconnect": ([_P], None),
+        "pa_context_unref": ([_P], None),
+        "pa_stream_new": ([_P, ctypes.c_char_p, ctypes.POINTER(_SampleSpec), _P], _P),
+        "pa_stream_set_state_callback": ([_P, _NOTIFY, _P], None),
+        "pa_stream_set_write_callback": ([_P, _REQUEST, _P], None),
+        "pa_stream_set_read_callback": ([_P, _REQUEST, _P], None),
+        "pa_stream_set_underflow_callback": ([_P, _NOTIFY, _P], None),
+        "pa_stream_set_overflow_callback": ([_P, _NOTIFY, _P], None),
+        "pa_stream_connect_playback": ([_P, ctypes.c_char_p, ctypes.POINTER(_BufferAttr), ctypes.c_int, _P, _P],
+                                       ctypes.c_int),
+        "pa_stream_connect_record": ([_P, ctypes.c_char_p, ctypes.POINTER(_BufferAttr), ctypes.c_int],
+                                     ctypes.c_int),
+        "pa_stream_get_state": ([_P], ctypes.c_int),
+        "pa_stream_begin_write": ([_P, ctypes.POINTER(_P), ctypes.POINTER(ctypes.c_size_t)], ctypes.c_int),
+        "pa_stream_write": ([_P, _P, ctypes.c_size_t, _P, ctypes.c_int64, ctypes.c_int], ctypes.c_int),
+        "pa_stream_peek": ([_P, ctypes.POINTER(_P), ctypes.POINTER(ctypes.c_size_t)], ctypes.c_int),
+        "pa_stream_drop": ([_P], ctypes.c_int),
+        "pa_stream_get_latency": ([_P, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_int)],
+                                  ctypes.c_int),
+        "pa_stream_disconnect": ([_P], ctypes.c_int),
+        "pa_stream_unref": ([_P], None),
+        "pa_strerror": ([ctypes.c_int], ctypes.c_char_p),
+    }
+    for fn, (args, res) in sig.items():
+        f = getattr(lib, fn)
+        f.argtypes = args
+        f.restype = res
+    return lib
+
+
+class PulseError(RuntimeError):
+    pass
+
+
+class _Pin:
+    """Keeps the mainloop thread's Python thread state (ctypes callbacks Ensure/Release one per call)."""
+
+    def __init__(self) -> None:
+        self._ident: int | None = None
+        self._ensure: Any = None
+        with contextlib.suppress(Exception):
+            self._ensure = ctypes.pythonapi.PyGILState_Ensure
+            self._ensure.restype = ctypes.c_int
+
+    def enter(self) -> None:
+        if self._ident != threading.get_ident() and self._ensure is not None:
+            self._ident = threading.get_ident()
+            self._ensure()   # never released: the mainloop thread lives as long as the process's client
+
+
+class Client:
+    """One libpulse context on one threaded mainloop, shared by every stream of the process."""
+
+    _shared: Client | None = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self, name: str = "softphone") -> None:
+        self.lib = _load()
+        self.pin = _Pin()
+        lib = self.lib
+        self.ml = lib.pa_threaded_mainloop_new()
+        if not self.ml:
+            raise PulseError("pa_threaded_mainloop_new failed")
+        self.ctx = lib.pa_context_new(lib.pa_threaded_mainloop_get_api(self.ml), name.encode())
+        self._ctx_cb = _NOTIFY(self._on_ctx_state)
+        lib.pa_context_set_state_callback(self.ctx, self._ctx_cb, None)
+        if lib.pa_threaded_mainloop_start(self.ml) < 0:
+            raise PulseError("pa_threaded_mainloop_start failed")
+        with self.locked():
+            if lib.pa_context_connect(self.ctx, None, 0, None) < 0:
+                raise PulseError(self.error())
+            while True:
+                st = lib.pa_context_get_state(self.ctx)
+                if st == _CTX_READY:
+                    break
+                if st in (_CTX_FAILED, _CTX_TERMINATED):
+                    raise PulseError(f"cannot connect to the sound server: {self.error()}")
+                lib.pa_threaded_mainloop_wait(self.ml)
+
+    @classmethod
+    def shared(cls) -> Client:
+        with cls._shared_lock:
+            c = cls._shared
+            if c is None or not c.ok():
+                if c is not None:
+                    c.close()
+                c = cls._shared = cls()
+            return c
+
+    def _on_ctx_state(self, ctx: Any, ud: Any) -> None:
+        self.lib.pa_threaded_mainloop_signal(self.ml, 0)
+
+    @contextlib.contextmanager
+    def locked(self) -> Any:
+        self.lib.pa_threaded_mainloop_lock(self.ml)
+        try:
+            yield
+        finally:
+            self.lib.pa_threaded_mainloop_unlock(self.ml)
+
+    def ok(self) -> bool:
+        with self.locked():
+            return bool(self.lib.pa_context_get_state(self.ctx) == _CTX_READY)
+
+    def error(self) -> str:
+        msg = self.lib.pa_strerror(self.lib.pa_context_errno(self.ctx))
+        return msg.decode(errors="replace") if msg else "unknown error"
+
+    def close(self) -> None:
+        lib = self.lib
+        with contextlib.suppress(Exception):
+            with self.locked():
+                lib.pa_context_disconnect(self.ctx)
+                lib.pa_context_unref(self.ctx)
+            lib.pa_threaded_mainloop_stop(self.ml)
+            lib.pa_threaded_mainloop_free(self.ml)
+
+
+class PulseStream:
+    """A started capture or playback stream (int16 mono). ``callback(samples)`` fills (playback) or takes
+    (capture) a block of any length on the mainloop thread; it must not block or raise."""
+
+    def __init__(self, direction: Literal["input", "output"], callback: Callback, *, device: str | None,
+                 rate: int, block: int, latency_s: float, name: str = "call") -> None:
+        self.client = Client.shared()
+        lib = self.client.lib
+        self.direction = direction
+        self._cb = callback
+        self.underflows = 0
+        self.overflows = 0
+        self._failed = False
+        self._closed = False
+        ss = _SampleSpec(_SAMPLE_S16LE, rate, 1)
+        bpf = 2
+        none = 0xFFFFFFFF
+        if direction == "output":
+            attr = _BufferAttr(none, int(latency_s * rate) * bpf, none, block * bpf, none)
+        else:
+            attr = _BufferAttr(none, none, none, none, block * bpf)
+        flags = _STREAM_ADJUST_LATENCY | _STREAM_INTERPOLATE_TIMING | _STREAM_AUTO_TIMING_UPDATE
+        self._state_cb = _NOTIFY(self._on_state)
+        self._xrun_cb = _NOTIFY(self._on_xrun)
+        self._io_cb = _REQUEST(self._on_write if direction == "output" else self._on_read)
+        self._ptr = _P()
+        self._size = ctypes.c_size_t()
+        self._arrays: dict[int, Any] = {}
+        with self.client.locked():
+            s = self.s = lib.pa_stream_new(self.client.ctx, name.encode(), ctypes.byref(ss), None)
+            if not s:
+                raise PulseError(self.client.error())
+            lib.pa_stream_set_state_callback(s, self._state_cb, None)
+            dev = device.encode() if device else None
+            if direction == "output":
+                lib.pa_stream_set_write_callback(s, self._io_cb, None)
+                lib.pa_stream_set_underflow_callback(s, self._xrun_cb, None)
+                rc = lib.pa_stream_connect_playback(s, dev, ctypes.byref(attr), flags, None, None)
+            else:
+                lib.pa_stream_set_read_callback(s, self._io_cb, None)
+                lib.pa_stream_set_overflow_callback(s, self._xrun_cb, None)
+                rc = lib.pa_stream_connect_record(s, dev, ctypes.byref(attr), flags)
+            if rc < 0:
+                err = self.client.error()
+                lib.pa_stream_unref(s)
+                raise PulseError(err)
+            while True:
+                st = lib.pa_stream_get_state(s)
+                if st == _ST_READY:
+                    break
+                if st in (_ST_FAILED, _ST_TERMINATED):
+                    err = self.client.error()
+                    lib.pa_stream_unref(s)
+                    raise PulseError(f"cannot open the {'speaker' if direction == 'output' else 'microphone'}"
+                                     f" {device or '(default)'}: {err}")
+                lib.pa_threaded_mainloop_wait(self.client.ml)
+
+    # -- sounddevice-like shape ------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return not (self._failed or self._closed)
+
+    def abort(self) -> None:
+        self.close()
+
+    def stop(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        lib = self.client.lib
+        with self.client.locked():
+            lib.pa_stream_set_write_callback(self.s, _REQUEST(), None)
+            lib.pa_stream_set_read_callback(self.s, _REQUEST(), None)
+            lib.pa_stream_set_state_callback(self.s, _NOTIFY(), None)
+            lib.pa_stream_disconnect(self.s)
+            lib.pa_stream_unref(self.s)
+
+    def latency_s(self) -> float | None:
+        """The server's view: capture → our callback, or our write → the speaker (None when unknown)."""
+        if self._closed:
+            return None
+        usec = ctypes.c_uint64()
+        neg = ctypes.c_int()
+        with self.client.locked():
+            if self.client.lib.pa_stream_get_latency(self.s, ctypes.byref(usec), ctypes.byref(neg)) < 0:
+                return None
+        return -usec.value / 1e6 if neg.value else usec.value / 1e6
+
+    # -- mainloop thread -------------------------------------------------------------------------------
+    def _view(self, addr: int, nbytes: int) -> Samples:
+        t = self._arrays.get(nbytes)
+        if t is None:
+            t = self._arrays[nbytes] = ctypes.c_char * nbytes
+        v: Samples = np.frombuffer(memoryview(t.from_address(addr)), dtype=np.int16)
+        return v
+
+    def _on_state(self, s: Any, ud: Any) -> None:
+        self.client.pin.enter()
+        st = self.client.lib.pa_stream_get_state(s)
+        if st in (_ST_FAILED, _ST_TERMINATED):
+            self._failed = True
+        self.client.lib.pa_threaded_mainloop_signal(self.client.ml, 0)
+
+    def _on_xrun(self, s: Any, ud: Any) -> None:
+        if self.direction == "output":
+            self.underflows += 1
+        else:
+            self.overflows += 1
+
+    def _on_write(self, s: Any, nbytes: int, ud: Any) -> None:
+        self.client.pin.enter()
+        lib = self.client.lib
+        try:
+            left = nbytes
+            while left >= 2:
+                self._size.value = left
+                if lib.pa_stream_begin_write(s, ctypes.byref(self._ptr), ctypes.byref(self._size)) < 0:
+                    return
+                n = min(self._size.value, left) & ~1
+                addr = self._ptr.value
+                if not addr or n == 0:
+                    return
+                self._cb(self._view(addr, n))
+                if lib.pa_stream_write(s, addr, n, None, 0, _SEEK_RELATIVE) < 0:
+                    return
+                left -= n
+        except Exception:
+            log.exception("playback callback")
+
+    def _on_read(self, s: Any, nbytes: int, ud: Any) -> None:
+        self.client.pin.enter()
+        lib = self.client.lib
+        try:
+            while True:
+                if lib.pa_stream_peek(s, ctypes.byref(self._ptr), ctypes.byref(self._size)) < 0:
+                    return
+                n = self._size.value
+                if n == 0:
+                    return
+                addr = self._ptr.value
+                if addr:                     # NULL with a size: a hole in the stream, nothing to deliver
+                    self._cb(self._view(addr, n & ~1))
+                lib.pa_stream_drop(s)
+        except Exception:
+            log.exception("capture callback")
+
+
+def available() -> bool:
+    """libpulse loads and a server answers."""
+    try:
+        Client.shared()
+        return True
+    except Exception as exc:
+        log.debug("direct pulse streams unavailable: %s", exc)
+        return False
