@@ -92,7 +92,7 @@ def baresip(work: Path, calls: int) -> list[float] | str:
         ctrl = free_port()
     (conf / "config").write_text(
         f"poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nmodule_path /usr/lib/baresip/modules\n"
-        "module g711.so\nmodule ausine.so\nmodule aufile.so\nmodule ctrl_tcp.so\nmodule account.so\n"
+        "module g711.so\nmodule ausine.so\nmodule aufile.so\nmodule menu.so\nmodule ctrl_tcp.so\nmodule account.so\n"
         "audio_player aufile,/dev/null\naudio_source ausine,440\n"
         f"ctrl_tcp_listen 127.0.0.1:{ctrl}\n")
     (conf / "accounts").write_text("<sip:bench@127.0.0.1>;regint=0\n")

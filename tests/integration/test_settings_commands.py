@@ -3,9 +3,8 @@ to the keyring, sections validated by the config models and written back to the 
 
 from __future__ import annotations
 
-import tomllib
-
 import pytest
+import tomllib
 
 from softphone.errors import SoftphoneError
 from tests.peers import PASSWORD, engine_config, wait_for
