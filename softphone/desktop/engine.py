@@ -51,7 +51,7 @@ class LazyClient:
                 self._client = ControlClient(self.data_dir)
             return self._client
 
-    def command(self, name: str, **args: Any) -> dict[str, Any]:
+    def command(self, name: str, /, **args: Any) -> dict[str, Any]:
         return self._get().command(name, **args)
 
     def events(self) -> AsyncIterator[dict[str, Any]]:
