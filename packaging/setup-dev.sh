@@ -14,6 +14,7 @@ APT_PACKAGES=(
   pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins alsa-utils
   xvfb chromium libnss3-tools libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0
   libnss3 libegl1 libxdamage1 libasound2 libdbus-1-3 libglib2.0-0 libhidapi-hidraw0 sox xdotool
+  trayer xdg-utils imagemagick
 )
 
 missing=()
