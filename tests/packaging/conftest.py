@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,9 +34,14 @@ def frozen_build() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def frozen_exe(frozen_build: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The build copied to a folder with no source tree around it (like an unpacked tarball)."""
-    return install_copy(tmp_path_factory.mktemp("installed"))
+def frozen_exe(frozen_build: dict[str, Any]) -> Iterator[Path]:
+    """The build copied to a folder with no source tree around it (like an unpacked tarball); ~500 MB, so it is
+    removed at the end instead of being kept with pytest's temp folders."""
+    where = Path(tempfile.mkdtemp(prefix="softphone-installed-"))
+    try:
+        yield install_copy(where)
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture
