@@ -45,6 +45,8 @@ import numpy.typing as npt
 
 from softphone.audio import devices as dev
 from softphone.audio.processing import MicProcessor, make_processor
+from softphone.audio.pulse import PulseStream
+from softphone.audio.pulse import available as _direct_pulse_ok
 from softphone.audio.quality import read_stream
 from softphone.audio.recorder import CallRecorder, recording_path
 from softphone.audio.ring import DriftRing, RingStats
@@ -80,6 +82,8 @@ class Tuning:
     ring_target_ms: float = 10.0
     ring_low_ms: float = 4.0
     ring_high_ms: float = 15.0
+    direct_pulse: bool = True                 # pulse backend: libpulse streams, not PortAudio via ALSA
+    pulse_out_latency_s: float = 0.03
 
     @classmethod
     def from_env(cls) -> Tuning:
@@ -91,7 +95,8 @@ class Tuning:
             if cur == "missing" or not val:
                 log.warning("SOFTPHONE_AUDIO_TUNING: ignoring %r", item)
                 continue
-            v: Any = None if val.lower() == "none" else (int(val) if key.endswith("block") else float(val))
+            v: Any = (None if val.lower() == "none" else val.lower() in ("1", "true", "yes")
+                      if isinstance(cur, bool) else int(val) if key.endswith("block") else float(val))
             t = dataclasses.replace(t, **{key: v})
         return t
 
@@ -245,6 +250,9 @@ class SoundDeviceMedia:
         self._lat = [0.0, 0, 0.0, 0]        # device latency: sum/count input, sum/count output (s)
         self._seen = (-1, -1, 0.0)          # watchdog: counts at the last check and when they last moved
         self._opened_at = 0.0
+        self._in_pull: PulseStream | None = None   # direct libpulse capture, pulled by the clock thread
+        self._pull_n = 0
+        self._pull_sum = 0
         self._last_rescue = 0.0
         # local sounds
         self._call_sound: ToneSource | None = None
@@ -439,9 +447,14 @@ class SoundDeviceMedia:
         return 20 * float(np.log10(rms / 32768)) if rms > 0 else -120.0
 
     def device_latency_ms(self) -> dict[str, float | None]:
-        """Mean latency PortAudio reports for the open streams: capture → callback, callback → playback."""
+        """Mean device latency of the open streams: capture → our ring, our ring → playback (what PortAudio
+        or the sound server reports; for pulled capture plus the mean wait in libpulse until the pull)."""
         si, ni, so, no = self._lat
-        return {"mic": round(si / ni * 1000, 1) if ni else None, "speaker": round(so / no * 1000, 1) if no else None}
+        mic = si / ni * 1000 if ni else None
+        if mic is not None and self._pull_n:
+            mic += self._pull_sum / self._pull_n / 2 / RATE * 1000
+        return {"mic": round(mic, 1) if mic is not None else None,
+                "speaker": round(so / no * 1000, 1) if no else None}
 
     def bridge_stats(self) -> dict[str, Any]:
         c, p = self.cap.stats, self.play.stats
@@ -489,6 +502,13 @@ class SoundDeviceMedia:
 
     def _on_mic_frame(self, out: Samples) -> None:
         """Fill ``out`` (the frame's own storage) with 20 ms of microphone."""
+        ins = self._in_pull
+        if ins is not None:
+            got = ins.pull(self.cap.write)
+            if got:
+                self._in_n += 1
+                self._pull_n += 1
+                self._pull_sum += got
         self.cap.read_into(out)
         proc = self._proc
         if proc is not None:
@@ -530,7 +550,13 @@ class SoundDeviceMedia:
             if 0 < lat < 1:
                 self._lat[2] += lat
                 self._lat[3] += 1
-        x = np.frombuffer(outdata, dtype=np.int16)
+        self._fill_out(np.frombuffer(outdata, dtype=np.int16), frames)
+
+    def _pulse_out_cb(self, x: Samples) -> None:
+        self._out_n += 1
+        self._fill_out(x, len(x))
+
+    def _fill_out(self, x: Samples, frames: int) -> None:
         if self._calls:
             self.play.read_into(x)
         else:
@@ -653,23 +679,38 @@ class SoundDeviceMedia:
         self._in_n = self._out_n = 0
         self._seen = (0, 0, self._opened_at)
         self._lat = [0.0, 0, 0.0, 0]
+        self._pull_n = 0
         tu = self.tuning
+        direct = self._pulse and tu.direct_pulse and _direct_pulse_ok()
         try:
-            self._out_stream = dev.open_stream(dout, "output", self._out_cb, RATE, tu.out_block, pulse=self._pulse,
-                                               latency=tu.out_latency_s)
+            if direct:
+                self._out_stream = PulseStream("output", self._pulse_out_cb, device=dout.name if dout else None,
+                                               rate=RATE, block=tu.out_block, latency_s=tu.pulse_out_latency_s)
+            else:
+                self._out_stream = dev.open_stream(dout, "output", self._out_cb, RATE, tu.out_block,
+                                                   pulse=self._pulse, latency=tu.out_latency_s)
         except Exception as exc:
             self._out_stream = None
             self._notice("warning", f"Cannot open the speaker: {exc}")
         if self._calls:
             try:
-                self._in_stream = dev.open_stream(din, "input", self._in_cb, RATE, tu.in_block, pulse=self._pulse,
-                                                  latency=tu.in_latency_s)
+                if direct:
+                    # captured audio waits in libpulse until the clock thread pulls it, right before it needs a
+                    # frame: no callback per server chunk, no extra hop
+                    ins = PulseStream("input", None, device=din.name if din else None, rate=RATE, block=FRAME,
+                                      latency_s=0.0, pull=True)
+                    self._in_stream = ins
+                    self._in_pull = ins
+                else:
+                    self._in_stream = dev.open_stream(din, "input", self._in_cb, RATE, tu.in_block,
+                                                      pulse=self._pulse, latency=tu.in_latency_s)
             except Exception as exc:
                 self._in_stream = None
                 self._notice("warning", f"Cannot open the microphone: {exc}")
-        log.info("call audio on %s / %s", _label(din), _label(dout))
+        log.info("call audio on %s / %s (%s)", _label(din), _label(dout), "libpulse" if direct else "PortAudio")
 
     def _close_call_streams(self) -> None:
+        self._in_pull = None
         for s in (self._in_stream, self._out_stream):
             if s is not None:
                 with contextlib.suppress(Exception):
@@ -696,6 +737,12 @@ class SoundDeviceMedia:
     def _watchdog(self) -> None:
         if self._out_stream is None:
             return
+        for i, s in ((0, self._in_stream), (2, self._out_stream)):
+            if isinstance(s, PulseStream):
+                lat = s.latency_s()
+                if lat is not None:
+                    self._lat[i] += max(0.0, lat)
+                    self._lat[i + 1] += 1
         now = time.monotonic()
         n_in, n_out = self._in_n, self._out_n
         seen_in, seen_out, moved = self._seen

@@ -199,8 +199,9 @@ class PulseStream:
     """A started capture or playback stream (int16 mono). ``callback(samples)`` fills (playback) or takes
     (capture) a block of any length on the mainloop thread; it must not block or raise."""
 
-    def __init__(self, direction: Literal["input", "output"], callback: Callback, *, device: str | None,
-                 rate: int, block: int, latency_s: float, name: str = "call") -> None:
+    def __init__(self, direction: Literal["input", "output"], callback: Callback | None, *, device: str | None,
+                 rate: int, block: int, latency_s: float, name: str = "call", pull: bool = False,
+                 adjust: bool = True) -> None:
         self.client = Client.shared()
         lib = self.client.lib
         self.direction = direction
@@ -216,7 +217,7 @@ class PulseStream:
             attr = _BufferAttr(none, int(latency_s * rate) * bpf, none, block * bpf, none)
         else:
             attr = _BufferAttr(none, none, none, none, block * bpf)
-        flags = _STREAM_ADJUST_LATENCY | _STREAM_INTERPOLATE_TIMING | _STREAM_AUTO_TIMING_UPDATE
+        flags = _STREAM_INTERPOLATE_TIMING | _STREAM_AUTO_TIMING_UPDATE | (_STREAM_ADJUST_LATENCY if adjust else 0)
         self._state_cb = _NOTIFY(self._on_state)
         self._xrun_cb = _NOTIFY(self._on_xrun)
         self._io_cb = _REQUEST(self._on_write if direction == "output" else self._on_read)
@@ -234,7 +235,8 @@ class PulseStream:
                 lib.pa_stream_set_underflow_callback(s, self._xrun_cb, None)
                 rc = lib.pa_stream_connect_playback(s, dev, ctypes.byref(attr), flags, None, None)
             else:
-                lib.pa_stream_set_read_callback(s, self._io_cb, None)
+                if not pull:
+                    lib.pa_stream_set_read_callback(s, self._io_cb, None)
                 lib.pa_stream_set_overflow_callback(s, self._xrun_cb, None)
                 rc = lib.pa_stream_connect_record(s, dev, ctypes.byref(attr), flags)
             if rc < 0:
@@ -264,11 +266,11 @@ class PulseStream:
         self.close()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
         lib = self.client.lib
-        with self.client.locked():
+        with self.client.locked():        # (pull() checks _closed under the same lock)
+            if self._closed:
+                return
+            self._closed = True
             lib.pa_stream_set_write_callback(self.s, _REQUEST(), None)
             lib.pa_stream_set_read_callback(self.s, _REQUEST(), None)
             lib.pa_stream_set_state_callback(self.s, _NOTIFY(), None)
@@ -320,12 +322,34 @@ class PulseStream:
                 addr = self._ptr.value
                 if not addr or n == 0:
                     return
-                self._cb(self._view(addr, n))
+                if self._cb is not None:
+                    self._cb(self._view(addr, n))
                 if lib.pa_stream_write(s, addr, n, None, 0, _SEEK_RELATIVE) < 0:
                     return
                 left -= n
         except Exception:
             log.exception("playback callback")
+
+    def pull(self, sink: Callback) -> int:
+        """Capture streams opened with ``pull=True``: hand everything captured so far to ``sink`` (on the
+        caller's thread, e.g. right before it needs a frame). Returns the number of samples."""
+        lib = self.client.lib
+        s = self.s
+        got = 0
+        lib.pa_threaded_mainloop_lock(self.client.ml)
+        try:
+            while not self._closed and lib.pa_stream_peek(s, ctypes.byref(self._ptr), ctypes.byref(self._size)) >= 0:
+                n = self._size.value
+                if n == 0:
+                    break
+                addr = self._ptr.value
+                if addr:
+                    sink(self._view(addr, n & ~1))
+                    got += n >> 1
+                lib.pa_stream_drop(s)
+        finally:
+            lib.pa_threaded_mainloop_unlock(self.client.ml)
+        return got
 
     def _on_read(self, s: Any, nbytes: int, ud: Any) -> None:
         self.client.pin.enter()
@@ -338,7 +362,7 @@ class PulseStream:
                 if n == 0:
                     return
                 addr = self._ptr.value
-                if addr:                     # NULL with a size: a hole in the stream, nothing to deliver
+                if addr and self._cb is not None:   # NULL with a size: a hole in the stream
                     self._cb(self._view(addr, n & ~1))
                 lib.pa_stream_drop(s)
         except Exception:
