@@ -237,6 +237,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--aec", action="store_true", help="also run ours with WebRTC AEC+NS on")
+    ap.add_argument("--no-baresip", action="store_true", help="ours only (for tuning runs)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sp-audiobench-"))
     runs: dict[str, list[dict[str, Any]]] = {"baresip": [], "ours": [], "ours_aec": []}
@@ -248,8 +249,9 @@ def main() -> None:
         try:
             for i in range(args.reps):
                 loads.append(loadavg())
-                runs["baresip"].append(baresip(d, sipp, rec, args.seconds))
-                print(f"rep {i + 1} baresip: {runs['baresip'][-1]}  load {loads[-1]}", flush=True)
+                if not args.no_baresip:
+                    runs["baresip"].append(baresip(d, sipp, rec, args.seconds))
+                    print(f"rep {i + 1} baresip: {runs['baresip'][-1]}  load {loads[-1]}", flush=True)
                 runs["ours"].append(ours(d, sipp, rec, args.seconds, False, work / f"eng{i}"))
                 print(f"rep {i + 1} ours:    {runs['ours'][-1]}", flush=True)
                 if args.aec:
@@ -270,7 +272,7 @@ def main() -> None:
         rs = runs[key]
         if not rs:
             continue
-        ratio = [r["cpu_pct"] / b["cpu_pct"] for r, b in zip(rs, bs, strict=False) if b["cpu_pct"]]
+        ratio = [r["cpu_pct"] / b["cpu_pct"] for r, b in zip(rs, bs, strict=False) if b["cpu_pct"] and r["cpu_pct"]]
         print(f"  {label:<24} CPU % of one core {spread([r['cpu_pct'] for r in rs])}; "
               f"x baresip {spread(list(ratio))}; idle before the call {spread([r['idle_pct'] for r in rs])}; "
               f"round trip ms {spread([r['rtt_ms'] for r in rs])}")

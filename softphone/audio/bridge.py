@@ -79,11 +79,15 @@ class Tuning:
     out_block: int = FRAME
     in_latency_s: float | None = None
     out_latency_s: float | None = None
-    ring_target_ms: float = 10.0
+    ring_target_ms: float = 10.0              # PortAudio streams
     ring_low_ms: float = 4.0
     ring_high_ms: float = 15.0
     direct_pulse: bool = True                 # pulse backend: libpulse streams, not PortAudio via ALSA
-    pulse_out_latency_s: float = 0.03
+    pulse_out_latency_s: float = 0.03         # playback buffer incl. the sink's (ADJUST_LATENCY)
+    pulse_out_block: int = 160                # ... topped up in blocks of this many samples
+    pulse_mic_target_ms: float = 6.0          # mic ring when capture is pulled right before each read
+    pulse_mic_low_ms: float = 2.0
+    pulse_mic_high_ms: float = 10.0
 
     @classmethod
     def from_env(cls) -> Tuning:
@@ -100,8 +104,11 @@ class Tuning:
             t = dataclasses.replace(t, **{key: v})
         return t
 
-    def ring(self) -> DriftRing:
+    def ring(self, pulled: bool = False) -> DriftRing:
         ms = RATE // 1000
+        if pulled:
+            return DriftRing(FRAME, target=int(self.pulse_mic_target_ms * ms), low=int(self.pulse_mic_low_ms * ms),
+                             high=int(self.pulse_mic_high_ms * ms))
         return DriftRing(FRAME, target=int(self.ring_target_ms * ms), low=int(self.ring_low_ms * ms),
                          high=int(self.ring_high_ms * ms))
 
@@ -465,7 +472,7 @@ class SoundDeviceMedia:
             "underruns": {"mic": c.underruns, "speaker": p.underruns},
             "overflows": {"mic": c.overflows, "speaker": p.overflows},
             "drift_ppm": {"mic": round(self.cap.rate * 1e6), "speaker": round(self.play.rate * 1e6)},
-            "bridge_ms": {"mic": _ring_ms(c), "speaker": _ring_ms(p)},
+            "bridge_ms": {"mic": _ring_ms(c, self._pull_n > 0), "speaker": _ring_ms(p)},
             "device_ms": self.device_latency_ms(),
             "slack_ms": {"mic": round(self.cap.target / RATE * 1000, 1),
                          "speaker": round(self.play.target / RATE * 1000, 1)},
@@ -477,7 +484,9 @@ class SoundDeviceMedia:
     # ------------------------------------------------------------------ internals
 
     def _bridge_ms(self) -> float:
-        return _ring_ms(self.cap.stats) + _ring_ms(self.play.stats)
+        dev_ms = self.device_latency_ms()
+        return (_ring_ms(self.cap.stats, self._pull_n > 0) + _ring_ms(self.play.stats)
+                + (dev_ms["mic"] or 0.0) + (dev_ms["speaker"] or 0.0))
 
     def _disconnect(self, c: _Call) -> None:
         with contextlib.suppress(Exception):
@@ -673,6 +682,10 @@ class SoundDeviceMedia:
         self._open_pair(self.input_device, self.output_device)
 
     def _open_pair(self, din: dev.Device | None, dout: dev.Device | None) -> None:
+        tu = self.tuning
+        direct = self._pulse and tu.direct_pulse and _direct_pulse_ok()
+        r = tu.ring(pulled=direct)
+        self.cap.configure(r.target, r.low, r.high)
         self.cap.clear()
         self.play.clear()
         self._opened_at = time.monotonic()
@@ -680,12 +693,12 @@ class SoundDeviceMedia:
         self._seen = (0, 0, self._opened_at)
         self._lat = [0.0, 0, 0.0, 0]
         self._pull_n = 0
-        tu = self.tuning
-        direct = self._pulse and tu.direct_pulse and _direct_pulse_ok()
+        self._pull_sum = 0
         try:
             if direct:
                 self._out_stream = PulseStream("output", self._pulse_out_cb, device=dout.name if dout else None,
-                                               rate=RATE, block=tu.out_block, latency_s=tu.pulse_out_latency_s)
+                                               rate=RATE, block=tu.pulse_out_block,
+                                               latency_s=tu.pulse_out_latency_s)
             else:
                 self._out_stream = dev.open_stream(dout, "output", self._out_cb, RATE, tu.out_block,
                                                    pulse=self._pulse, latency=tu.out_latency_s)
@@ -795,11 +808,13 @@ class SoundDeviceMedia:
                 self._open_call_streams()
 
 
-def _ring_ms(st: RingStats) -> float:
-    """Mean time a sample waits in a ring: the slack left at each read plus half a frame."""
+def _ring_ms(st: RingStats, pulled: bool = False) -> float:
+    """Mean time a sample waits in a ring: the slack left at each read plus half a read (a read takes a block
+    written over the interval before it). ``pulled``: the writer fills the ring right before each read (the
+    wait for that lives in the device's buffer and is counted there), so the slack alone."""
     if st.reads == 0:
         return 0.0
-    return round((st.mean_excess() + FRAME / 2) / RATE * 1000, 1)
+    return round((st.mean_excess() + (0.0 if pulled else st.mean_read() / 2)) / RATE * 1000, 1)
 
 
 def _label(d: dev.Device | None) -> str:

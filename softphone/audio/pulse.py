@@ -223,6 +223,8 @@ class PulseStream:
         self._io_cb = _REQUEST(self._on_write if direction == "output" else self._on_read)
         self._ptr = _P()
         self._size = ctypes.c_size_t()
+        self._pptr = ctypes.byref(self._ptr)      # made once: these run 50-300 times a second
+        self._psize = ctypes.byref(self._size)
         self._arrays: dict[int, Any] = {}
         with self.client.locked():
             s = self.s = lib.pa_stream_new(self.client.ctx, name.encode(), ctypes.byref(ss), None)
@@ -316,7 +318,7 @@ class PulseStream:
             left = nbytes
             while left >= 2:
                 self._size.value = left
-                if lib.pa_stream_begin_write(s, ctypes.byref(self._ptr), ctypes.byref(self._size)) < 0:
+                if lib.pa_stream_begin_write(s, self._pptr, self._psize) < 0:
                     return
                 n = min(self._size.value, left) & ~1
                 addr = self._ptr.value
@@ -338,7 +340,8 @@ class PulseStream:
         got = 0
         lib.pa_threaded_mainloop_lock(self.client.ml)
         try:
-            while not self._closed and lib.pa_stream_peek(s, ctypes.byref(self._ptr), ctypes.byref(self._size)) >= 0:
+            peek, drop, pptr, psize = lib.pa_stream_peek, lib.pa_stream_drop, self._pptr, self._psize
+            while not self._closed and peek(s, pptr, psize) >= 0:
                 n = self._size.value
                 if n == 0:
                     break
@@ -346,7 +349,7 @@ class PulseStream:
                 if addr:
                     sink(self._view(addr, n & ~1))
                     got += n >> 1
-                lib.pa_stream_drop(s)
+                drop(s)
         finally:
             lib.pa_threaded_mainloop_unlock(self.client.ml)
         return got
@@ -356,7 +359,7 @@ class PulseStream:
         lib = self.client.lib
         try:
             while True:
-                if lib.pa_stream_peek(s, ctypes.byref(self._ptr), ctypes.byref(self._size)) < 0:
+                if lib.pa_stream_peek(s, self._pptr, self._psize) < 0:
                     return
                 n = self._size.value
                 if n == 0:

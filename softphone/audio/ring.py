@@ -12,7 +12,7 @@ small and bounded:
   ``high`` (a device that woke up with seconds of capture queued) is cut at once and counted as
   ``trimmed``.
 * **Drift.** The writer/reader rate ratio is the slope of a least-squares line through the per-window
-  minimum of ``samples written - reads * frame`` (the two clocks' own sample counts, untouched by any of
+  minimum of ``samples written - samples asked for`` (the two clocks' own sample counts, untouched by any of
   our corrections) over every window since :meth:`clear`. Taking the minimum per window removes the
   writer's lateness (jitter only ever delays a callback) and the long fit averages what is left, so a CPU
   spike moves the estimate by little instead of whipping it around as the instantaneous fill does. Both
@@ -60,11 +60,15 @@ class RingStats:
     silence_samples: int = 0      # played as silence because of underrun/priming
     excess_sum: int = 0           # sum of excess at each read (for the mean)
     excess_max: int = 0
+    read_samples: int = 0         # samples asked for (mean read size = read_samples / reads)
     widened: int = 0              # slack steps added after underruns
     narrowed: int = 0             # ... and given back after calm windows
 
     def mean_excess(self) -> float:
         return self.excess_sum / self.reads if self.reads else 0.0
+
+    def mean_read(self) -> float:
+        return self.read_samples / self.reads if self.reads else 0.0
 
 
 class DriftRing:
@@ -107,8 +111,10 @@ class DriftRing:
         self._win_min = 1 << 30
         self._win_n = 0
         self._pending = 0       # >0: samples still to remove; <0: samples still to add
+        self._cut = 0           # samples to drop at once at the next read (a standing backlog)
         self._written = 0       # samples written since the reader's first read of real audio after clear()
         self._nreads = 0        # reads since then (including that one)
+        self._consumed = 0      # samples those reads asked for (the reader's clock, whatever its block size)
         self._d_min = 1 << 62   # window minimum of written - nreads * frame (the clocks' raw difference)
         self._fn = 0            # drift fit: running least squares over (reads, window minimum)
         self._fmx = self._fmy = self._fsxx = self._fsxy = 0.0
@@ -135,6 +141,14 @@ class DriftRing:
         """Estimated writer/reader rate ratio minus one (0.0 until ``min_fit`` windows are in)."""
         return self._rate
 
+    def configure(self, target: int, low: int, high: int) -> None:
+        """New slack settings (e.g. for another kind of device); takes effect now, like :meth:`clear`."""
+        if not (0 <= low <= target <= high < self.capacity - self.frame):
+            raise ValueError("need 0 <= low <= target <= high < capacity - frame")
+        with self._lock:
+            self._target0, self._low0, self._high0 = target, low, high
+            self.target, self.low, self.high = target, low, high
+
     def clear(self, armed: bool | None = None) -> None:
         """Forget queued audio, the window and the drift fit (call media (re)started). Counters are kept."""
         with self._lock:
@@ -143,8 +157,10 @@ class DriftRing:
             self._priming = True
             self._reset_window()
             self._pending = 0
+            self._cut = 0
             self._written = 0
             self._nreads = 0
+            self._consumed = 0
             self._fn = 0
             self._fmx = self._fmy = self._fsxx = self._fsxy = 0.0
             self._x0 = None
@@ -215,11 +231,13 @@ class DriftRing:
         with self._lock:
             st = self.stats
             st.reads += 1
+            st.read_samples += n
             if self._nreads or self._fill:
                 # rate estimation starts with the reader's first read of real audio: what was queued
                 # before the reader started is not writer speed
                 self._nreads += 1
-                d = self._written - self._nreads * n
+                self._consumed += n
+                d = self._written - self._consumed
                 self._d_min = min(self._d_min, d)
             if self._priming:
                 if self._fill >= n + self.target:
@@ -245,8 +263,9 @@ class DriftRing:
                 return
             st.excess_sum += excess
             st.excess_max = max(st.excess_max, excess)
-            if excess > self.trim_above:
-                cut = excess - self.target
+            if excess > self.trim_above or (self._cut and excess >= self._cut):
+                cut = min(excess, max(self._cut, excess - self.target))
+                self._cut = 0
                 self._head = (self._head + cut) % self.capacity
                 self._fill -= cut
                 excess -= cut
@@ -328,7 +347,14 @@ class DriftRing:
             return
         recent = self._recent
         recent.append(m)
-        if m < self.low:
+        self._cut = 0
+        if m > self.high + self._max_block + 2 * self.frame:
+            # a backlog no jitter explains (a stream that started with a burst, a stall that ended): slipping
+            # two samples a frame would take many seconds to drain it, so cut it at the next read
+            self._cut = m - self.target
+            self._pending = 0
+            recent.clear()
+        elif m < self.low:
             # too little slack: stretch at once
             self._pending = -(self.target - m)
             recent.clear()
@@ -357,7 +383,7 @@ class DriftRing:
             # nothing about its clock
             return
         # running least squares (centred updates) over every window since clear()
-        x, y = float(self._nreads), float(d_min)
+        x, y = float(self._consumed), float(d_min)
         self._fn += 1
         dx = x - self._fmx
         self._fmx += dx / self._fn
@@ -369,10 +395,10 @@ class DriftRing:
             self._x0 = x
         if self._fn < self.min_fit or self._fsxx <= 0:
             return
-        slope = self._fsxy / self._fsxx / self.frame      # extra writer samples per reader sample
+        slope = self._fsxy / self._fsxx                   # extra writer samples per reader sample
         # Both counts move in whole device blocks, so a slope is only known once the clocks have slipped
         # by more than a block over the fit: until then the level control alone copes (tiny drift).
-        span = (x - self._x0) * self.frame
+        span = x - self._x0
         if abs(slope) * span < self._max_block:
             self._rate = 0.0
             return
