@@ -12,16 +12,20 @@ process (a worst case: the real app splits engine and window) and completes a re
 - Qt's ``QSslSocket`` handshakes with it too (when PySide6 is present).
 
 It also lists which libssl/libcrypto files are mapped, so a clash (one library resolving the other's symbols,
-or a system copy shadowing the bundled one) shows up as data, not as a crash in the field.
+or a system copy shadowing the bundled one) shows up as data, not as a crash in the field; checks that programs
+started outside the bundle get a clean environment; and imports every runtime dependency and every module the
+code loads by name (``expected_modules``), so a module PyInstaller could not see fails here, not in a call.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import ipaddress
 import json
 import os
+import re
 import socket
 import ssl
 import sys
@@ -32,6 +36,51 @@ from pathlib import Path
 from typing import Any
 
 TIMEOUT_S = 10.0
+MODULES_FILE = "bundle_modules.json"
+_DYNAMIC_IMPORT = re.compile(r"""import_module\(\s*["']([\w.]+)["']""")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def expected_modules(pkg_dir: Path) -> list[str]:
+    """Modules the app must be able to import: the top-level modules of every runtime dependency in
+    pyproject, plus every module the code imports by a literal name at run time (``import_module("pulsectl")``:
+    static analysis cannot see those). The spec adds them all as hidden imports and ships this list."""
+    from importlib.metadata import packages_distributions, requires
+
+    from packaging.requirements import Requirement
+
+    by_dist: dict[str, set[str]] = {}
+    for mod, dists in packages_distributions().items():
+        for d in dists:
+            by_dist.setdefault(_norm(d), set()).add(mod)
+    modules: set[str] = set()
+    for line in requires("softphone") or []:
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        modules |= {m for m in by_dist.get(_norm(req.name), set()) if not m.startswith("_")}
+    for path in sorted(pkg_dir.rglob("*.py")):
+        modules.update(_DYNAMIC_IMPORT.findall(path.read_text(encoding="utf-8")))
+    return sorted(modules)
+
+
+def check_modules() -> dict[str, Any]:
+    if getattr(sys, "frozen", False):
+        names = json.loads((Path(getattr(sys, "_MEIPASS", "")) / MODULES_FILE).read_text())
+    else:
+        import softphone
+
+        names = expected_modules(Path(softphone.__file__).parent)
+    missing: dict[str, str] = {}
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            missing[name] = f"{type(exc).__name__}: {exc}"
+    return {"checked": names, "missing": missing, "ok": not missing}
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:
@@ -252,11 +301,13 @@ def run() -> dict[str, Any]:
         finally:
             listener.close()
     report["tls_libraries"] = mapped_tls_libraries()
-    try:
-        report["children"] = check_children()
-    except Exception as exc:
-        report["children"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    report["ok"] = all(report[n].get("ok") is not False for n in ("pjsua2", "python_ssl", "qt", "children"))
+    for name, check in (("children", check_children), ("modules", check_modules)):
+        try:
+            report[name] = check()
+        except Exception as exc:
+            report[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    report["ok"] = all(report[n].get("ok") is not False
+                       for n in ("pjsua2", "python_ssl", "qt", "children", "modules"))
     return report
 
 

@@ -20,7 +20,7 @@ import pytest
 from tests.desktop.harness import WindowProcess, Xvfb
 from tests.packaging import olddata
 from tests.packaging.frozen import BUILD_BUDGET_S, ROOT, FrozenApp, mapped_files, pyproject_version
-from tests.peers import have, wait_for
+from tests.peers import free_port, have, wait_for
 
 DEMO = "Demo line"
 # The first test may have to build (minutes); each later one takes seconds.
@@ -42,6 +42,8 @@ def test_version_and_native_selftest(frozen_app: FrozenApp, frozen_build: dict[s
     assert report["frozen"] is True and report["softphone_version"] == want
     assert report["pjsua2"]["tls_session"]["version"] == "TLSv1.2"
     assert report["python_ssl"]["openssl"].startswith("OpenSSL 3") and report["qt"]["encrypted"]
+    # PulseAudio devices (pulsectl) and echo cancellation (pywebrtc_audio) are imported by name at run time
+    assert report["modules"]["missing"] == {} and "pulsectl" in report["modules"]["checked"], report["modules"]
     # programs outside the bundle (browser, xdg-mime, certutil) get the user's environment, not ours
     assert report["children"]["ok"] and report["children"]["own_child"] == f"softphone {want}", report["children"]
     root = str(frozen_app.exe.parent)
@@ -100,6 +102,46 @@ def test_newer_build_reads_an_older_data_folder(frozen_app: FrozenApp) -> None:
     assert olddata.ca_sha256(old.data_dir) == old.ca_sha256
     assert olddata.leaf_sha256(old.data_dir) == old.leaf_sha256
     assert old.config.read_bytes() == config_before
+
+
+def test_audio_goes_through_the_users_pulseaudio(frozen_app: FrozenApp) -> None:
+    """Sound devices come from the rep's own PulseAudio (libpulse and libasound are the system's, not bundled):
+    `doctor` lists the server's devices, and a tone played into the microphone comes back on the speaker
+    through a real call to an RTP-echoing peer (sipp)."""
+    from tests.audio import harness
+
+    for tool in ("pulseaudio", "sipp"):
+        if not have(tool):
+            pytest.fail(f"{tool} is not installed: run `make setup`")
+    with harness.pulse_daemon() as pulse:
+        peer = harness.EchoPeer(calls=2)
+        frozen_app.env.update({"PULSE_SERVER": pulse.server, "SOFTPHONE_AUDIO": "on"})
+        Path(frozen_app.env["SOFTPHONE_CONFIG"]).write_text(
+            '[[accounts]]\nname = "direct"\nsip_uri = "sip:alice@127.0.0.1"\n\n'
+            "[audio]\necho_cancellation = false\nnoise_suppression = false\n\n"
+            f"[widget]\nport = {free_port()}\n")
+        mic = harness.MicFeeder(pulse, "micfeed", harness.tone(1000, 1.0))
+        spk = harness.MonitorRecorder(pulse, "speaker")
+        try:
+            doctor = frozen_app.run("doctor", check=False).stdout
+            assert "backend='pulse'" in doctor and "name='mic'" in doctor, doctor
+            frozen_app.serve()
+            dial = json.loads(frozen_app.run("ctl", "dial", peer.uri, "--json").stdout)
+            frozen_app.wait_call_state(dial["call_id"], "ESTABLISHED")
+
+            def echoed() -> bool:
+                x = spk.samples()[-harness.RATE // 2:]
+                return len(x) == harness.RATE // 2 and harness.rms_dbfs(x) > -40 \
+                    and abs(harness.dominant_freq(x) - 1000) < 30
+
+            wait_for(echoed, 20, 0.2, what="the 1 kHz microphone tone echoed back to the speaker")
+            frozen_app.run("ctl", "hangup")
+            frozen_app.wait_history(dial["call_id"], lambda r: r["end_status"] == "COMPLETED")
+        finally:
+            frozen_app.stop()
+            mic.stop()
+            spk.stop()
+            peer.stop()
 
 
 class FrozenWindow(WindowProcess):

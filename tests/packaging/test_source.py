@@ -74,6 +74,9 @@ def test_native_libraries_and_tls_stacks_coexist_in_the_venv() -> None:
     assert report["pjsua2"]["tls_session"]["first_line"].startswith("REGISTER sips:")
     assert report["python_ssl"]["openssl"].startswith("OpenSSL 3")
     assert report["qt"]["encrypted"] and report["qt"]["supports_ssl"]
+    # every runtime dependency, and what the code imports by name (PyInstaller cannot see those)
+    assert report["modules"]["missing"] == {}
+    assert {"pulsectl", "pywebrtc_audio", "pjsua2", "webview"} <= set(report["modules"]["checked"])
     libs = report["tls_libraries"]
     assert any(p.endswith(".so.1.0.2k") and "pjsua2_python.libs" in p for p in libs), libs
     assert any(Path(p).name == "libssl.so.3" for p in libs), libs
