@@ -62,6 +62,7 @@ RATE = 16000
 FRAME = 320                                   # 20 ms at 16 kHz
 STALL_S = 1.0                                 # a stream whose callbacks stopped this long is reopened
 WATCH_S = 0.5                                 # how often the watchdog looks while streams are open
+WARMUP_S = 1.0                                # underruns this soon after streams open are counted apart
 FIRST_S = 4.0                                 # ... or that never called back this long after opening
 
 
@@ -260,6 +261,8 @@ class SoundDeviceMedia:
         self._in_pull: PulseStream | None = None   # direct libpulse capture, pulled by the clock thread
         self._pull_n = 0
         self._pull_sum = 0
+        self._arm_at = 0.0
+        self._pair_has_call = False
         self._last_rescue = 0.0
         # local sounds
         self._call_sound: ToneSource | None = None
@@ -311,8 +314,9 @@ class SoundDeviceMedia:
             else:
                 c.audio_media = audio_media
             if first:
-                self.cap.clear(armed=True)
-                self.play.clear(armed=True)
+                self.cap.clear(armed=False)      # armed by the watchdog once the streams have warmed up
+                self.play.clear(armed=False)
+                self._arm_at = time.monotonic() + WARMUP_S
                 self.cap.reset_stats()
                 self.play.reset_stats()
                 if self._proc is not None:
@@ -470,13 +474,16 @@ class SoundDeviceMedia:
             "output_device": self.output_device.description if self.output_device else "default",
             "processing": self.processing,
             "underruns": {"mic": c.underruns, "speaker": p.underruns},
+            "startup_underruns": {"mic": c.unarmed_underruns, "speaker": p.unarmed_underruns},
             "overflows": {"mic": c.overflows, "speaker": p.overflows},
-            "drift_ppm": {"mic": round(self.cap.rate * 1e6), "speaker": round(self.play.rate * 1e6)},
+            "drift_ppm": {"mic": round(self.cap.rate * 1e6),
+                          "speaker": round(self.play.rate * 1e6) if self.play.estimate_drift else None},
             "bridge_ms": {"mic": _ring_ms(c, self._pull_n > 0), "speaker": _ring_ms(p)},
             "device_ms": self.device_latency_ms(),
             "slack_ms": {"mic": round(self.cap.target / RATE * 1000, 1),
                          "speaker": round(self.play.target / RATE * 1000, 1)},
-            "pa_input_overflows": self.pa_input_overflows,
+            "pa_input_overflows": self.pa_input_overflows + (self._in_pull.overflows if self._in_pull else 0),
+            "capture_dropped_ms": round((self._in_pull.dropped if self._in_pull else 0) / RATE * 1000, 1),
             "pa_output_underflows": self.pa_output_underflows,
             "mic_level_dbfs": round(self.mic_level_dbfs, 1),
         }
@@ -661,6 +668,11 @@ class SoundDeviceMedia:
         if self._need_call_streams():
             if self._out_stream is None:
                 self._open_call_streams()
+            elif self._calls and not self._pair_has_call:
+                # the speaker was opened for a local sound (ringback) before the call had media: reopen the
+                # pair so the microphone opens too
+                self._close_call_streams()
+                self._open_call_streams()
         elif self._out_stream is not None:
             self._close_call_streams()
         if self._ring_sound is not None and self._ring_stream is None:
@@ -686,10 +698,17 @@ class SoundDeviceMedia:
         direct = self._pulse and tu.direct_pulse and _direct_pulse_ok()
         r = tu.ring(pulled=direct)
         self.cap.configure(r.target, r.low, r.high)
-        self.cap.clear()
-        self.play.clear()
+        # libpulse asks for playback audio on the server's schedule, including again after a rewind: its
+        # request sizes are not a clock, so that ring steers on its level only
+        self.play.estimate_drift = not direct
+        # A stream's first second (the server sizing its buffers, the first callbacks in a burst) is counted
+        # apart as start-up underruns; the watchdog arms the rings after WARMUP_S.
+        self.cap.clear(armed=False)
+        self.play.clear(armed=False)
+        self._arm_at = time.monotonic() + WARMUP_S
         self._opened_at = time.monotonic()
         self._in_n = self._out_n = 0
+        self._pair_has_call = bool(self._calls)
         self._seen = (0, 0, self._opened_at)
         self._lat = [0.0, 0, 0.0, 0]
         self._pull_n = 0
@@ -750,6 +769,11 @@ class SoundDeviceMedia:
     def _watchdog(self) -> None:
         if self._out_stream is None:
             return
+        if self._arm_at and time.monotonic() >= self._arm_at:
+            self._arm_at = 0.0
+            with self._lock:
+                if self._calls:
+                    self.cap.armed = self.play.armed = True
         for i, s in ((0, self._in_stream), (2, self._out_stream)):
             if isinstance(s, PulseStream):
                 lat = s.latency_s()

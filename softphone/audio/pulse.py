@@ -223,6 +223,8 @@ class PulseStream:
         self._io_cb = _REQUEST(self._on_write if direction == "output" else self._on_read)
         self._ptr = _P()
         self._size = ctypes.c_size_t()
+        self._scratch = np.zeros(rate // 5, dtype=np.int16)    # pull(): up to 200 ms at once
+        self.dropped = 0                                         # samples a stalled puller never saw
         self._pptr = ctypes.byref(self._ptr)      # made once: these run 50-300 times a second
         self._psize = ctypes.byref(self._size)
         self._arrays: dict[int, Any] = {}
@@ -333,25 +335,41 @@ class PulseStream:
             log.exception("playback callback")
 
     def pull(self, sink: Callback) -> int:
-        """Capture streams opened with ``pull=True``: hand everything captured so far to ``sink`` (on the
-        caller's thread, e.g. right before it needs a frame). Returns the number of samples."""
+        """Capture streams opened with ``pull=True``: hand everything captured so far to ``sink`` in one block
+        (on the caller's thread, e.g. right before it needs a frame). A backlog longer than the scratch buffer
+        (the caller stalled) keeps only its newest part. Returns the number of samples delivered."""
         lib = self.client.lib
         s = self.s
+        buf = self._scratch
+        cap = len(buf)
         got = 0
         lib.pa_threaded_mainloop_lock(self.client.ml)
         try:
             peek, drop, pptr, psize = lib.pa_stream_peek, lib.pa_stream_drop, self._pptr, self._psize
             while not self._closed and peek(s, pptr, psize) >= 0:
-                n = self._size.value
+                n = self._size.value >> 1
                 if n == 0:
                     break
                 addr = self._ptr.value
                 if addr:
-                    sink(self._view(addr, n & ~1))
-                    got += n >> 1
+                    x = self._view(addr, n << 1)
+                    if n >= cap:
+                        buf[:] = x[n - cap:]
+                        self.dropped += got + n - cap
+                        got = cap
+                    else:
+                        if got + n > cap:             # keep the newest: shift out the oldest
+                            keep = cap - n
+                            buf[:keep] = buf[got - keep:got]
+                            self.dropped += got - keep
+                            got = keep
+                        buf[got:got + n] = x
+                        got += n
                 drop(s)
         finally:
             lib.pa_threaded_mainloop_unlock(self.client.ml)
+        if got:
+            sink(buf[:got])
         return got
 
     def _on_read(self, s: Any, nbytes: int, ud: Any) -> None:

@@ -52,6 +52,7 @@ class RingStats:
     writes: int = 0
     reads: int = 0
     underruns: int = 0
+    unarmed_underruns: int = 0    # ... while not armed (a stream's start-up, reported apart)
     overflows: int = 0
     dropped_samples: int = 0      # lost to overflow or trimming
     trimmed: int = 0              # standing backlogs cut at once
@@ -129,6 +130,9 @@ class DriftRing:
         self._recent: deque[int] = deque(maxlen=shrink_windows)   # window minima since the last correction
         self._interp: dict[tuple[int, int], tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]] = {}
         self.armed = False
+        # False when one side's sample counts do not follow its clock (a sound server that rewinds and asks
+        # for audio again): the slack control alone then keeps the level
+        self.estimate_drift = True
         self.stats = RingStats()
 
     # -- state -------------------------------------------------------------------------------------
@@ -200,6 +204,7 @@ class DriftRing:
                 n = cap
             over = self._fill + n - cap
             if over > 0:
+                self._refit()                   # a discontinuity: the counts before it say nothing now
                 if self.armed:
                     st.overflows += 1
                 st.dropped_samples += over
@@ -259,6 +264,8 @@ class DriftRing:
                 if self.armed:
                     st.underruns += 1
                     st.silence_samples += n - have
+                else:
+                    st.unarmed_underruns += 1
                 self._tick(None)
                 return
             st.excess_sum += excess
@@ -271,6 +278,7 @@ class DriftRing:
                 excess -= cut
                 st.trimmed += 1
                 st.dropped_samples += cut
+                self._refit()
                 self._pending = 0
                 self._reset_window()
             if self._rate:
@@ -378,7 +386,7 @@ class DriftRing:
             self._pending = 0
 
     def _fit(self, d_min: int) -> None:
-        if self._nreads < self.settle or d_min == 1 << 62:
+        if not self.estimate_drift or self._nreads < self.settle or d_min == 1 << 62:
             # a stream's first callbacks come in a burst (filling the device's buffer) that says
             # nothing about its clock
             return
@@ -403,6 +411,12 @@ class DriftRing:
             self._rate = 0.0
             return
         self._rate = max(-self.max_rate, min(self.max_rate, slope))
+
+    def _refit(self) -> None:
+        """Restart the drift fit (keeping the current estimate until the new one is in)."""
+        self._fn = 0
+        self._fmx = self._fmy = self._fsxx = self._fsxy = 0.0
+        self._x0 = None
 
     def _widen(self) -> None:
         """An underrun says the writer is more jittery than the slack allowed for: keep more for a while.
