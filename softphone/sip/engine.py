@@ -13,6 +13,7 @@ pump, media ports, accounts, then ``libDestroy``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import heapq
@@ -154,13 +155,19 @@ class _Call(pj.Call):  # type: ignore[misc]
             self.engine._emit(SipDtmfReceived(self.call_id, str(prm.digit)))
 
     def onStreamDestroyed(self, prm: Any) -> None:
-        # last moment the stream's RTCP figures exist: let the audio bridge keep them for history
+        # Last moment the stream (and its conference slot) exists: keep its RTCP figures for history, and
+        # disconnect the devices now. After this pjsua2 frees the slot; touching the call's AudioMedia later
+        # would disconnect whatever port reuses that slot number.
         record = getattr(self.engine.media, "record_quality", None)
         if record is not None:
             try:
                 record(self.call_id, self, int(prm.streamIdx))
             except Exception:
                 log.exception("record_quality")
+        try:
+            self.engine.media.call_media_inactive(self.call_id)
+        except Exception:
+            log.exception("call_media_inactive")
 
     def onCallTransferStatus(self, prm: Any) -> None:
         self.engine._emit(SipTransferProgress(self.call_id, int(prm.statusCode), bool(prm.finalNotify)))
@@ -752,6 +759,7 @@ class DemoLine:
         engine._emit(SipRegistration(user_account, RegState.NONE))
         self.calls: dict[int, _DemoCall] = {}
         self.outgoing: list[_DemoCall] = []
+        self.echo_pool: list[_EchoPort] = []
 
     @staticmethod
     def _loopback_transport(ep: Any) -> tuple[int, int]:
@@ -784,11 +792,22 @@ class DemoLine:
         call.makeCall(f"sip:rep@127.0.0.1:{self.user_port}", prm)
         self.outgoing.append(call)
 
+    def take_echo_port(self) -> _EchoPort:
+        return self.echo_pool.pop() if self.echo_pool else _EchoPort()
+
+    def return_echo_port(self, port: _EchoPort) -> None:
+        log.info("demo echo: %d frames heard, %d sent back", port.received, port.sent)
+        port.received = port.sent = 0
+        port.frames.clear()
+        self.echo_pool.append(port)
+
     def stop(self) -> None:
+        """On the SIP thread after every call ended: unconnected ports are safe to destroy now."""
         for c in [*self.calls.values(), *self.outgoing]:
             c.release_media()
         self.calls.clear()
         self.outgoing.clear()
+        self.echo_pool.clear()
         with contextlib.suppress(pj.Error):
             self.peer.shutdown()
 
@@ -800,11 +819,41 @@ def _request_user(call: pj.Call) -> str:
     return display_remote(uri).lstrip("+")
 
 
+class _EchoPort(pj.AudioMediaPort):  # type: ignore[misc]
+    """The demo line's echo: what it hears it says back a few frames later. (A conference port cannot
+    transmit to itself, so ``aud.startTransmit(aud)`` is silent.) Frames stay ByteVectors: copied in C++."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: collections.deque[Any] = collections.deque(maxlen=10)
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, 16000, 1, 20000, 16)
+        self.createPort("demo-echo", fmt)
+
+    received = 0
+    sent = 0
+
+    def onFrameReceived(self, frame: Any) -> None:
+        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+            self.frames.append(pj.ByteVector(frame.buf))
+            self.received += 1
+
+    def onFrameRequested(self, frame: Any) -> None:
+        if len(self.frames) > 2:  # ~40 ms of slack against clock jitter
+            self.sent += 1
+            buf = self.frames.popleft()
+            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+            frame.buf = buf
+            frame.size = len(buf)
+
+
 class _DemoCall(pj.Call):  # type: ignore[misc]
     def __init__(self, line: DemoLine, acc: _Account, pj_id: int) -> None:
         super().__init__(acc, pj_id)
         self.line = line
         self.tone: Any = None
+        self.echo: _EchoPort | None = None
+        self.aud: Any = None
         self.done = False
 
     def answer_now(self) -> None:
@@ -848,13 +897,30 @@ class _DemoCall(pj.Call):  # type: ignore[misc]
                         tones.append(t)
                     self.tone.play(tones, False)
                     self.tone.startTransmit(aud)
-                aud.startTransmit(aud)  # echo: the rep hears themself (~conference latency)
+                self.aud = aud
+                if self.echo is None:
+                    self.echo = self.line.take_echo_port()
+                    aud.startTransmit(self.echo)
+                    self.echo.startTransmit(aud)
 
     def onDtmfDigit(self, prm: Any) -> None:
         log.info("demo line received DTMF %s", prm.digit)
+
+    def onStreamDestroyed(self, prm: Any) -> None:
+        # disconnect the echo while the call's conference slot still exists (see _Call.onStreamDestroyed)
+        if self.echo is not None and self.aud is not None:
+            for src, dst in ((self.aud, self.echo), (self.echo, self.aud)):
+                with contextlib.suppress(pj.Error):
+                    src.stopTransmit(dst)
+        self.aud = None
 
     def release_media(self) -> None:
         if self.tone is not None:
             with contextlib.suppress(pj.Error):
                 self.tone.stop()
             self.tone = None
+        if self.echo is not None:
+            # Never destroy a port from a call callback: the clock thread may be about to call into it.
+            # It goes back to the line's pool (the ended call's slot and its connections are gone).
+            self.line.return_echo_port(self.echo)
+            self.echo = None
