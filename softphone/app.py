@@ -141,6 +141,7 @@ class Engine:
         unsub = self.bus.subscribe(RegistrationChanged, on_reg)
         self._wire_media()
         await loop.run_in_executor(None, self.sip.start)
+        self.sip.allow_direct_dial()
         self.demo_port = await loop.run_in_executor(
             None, self.sip.add_demo_line, DEMO_ACCOUNT) if self.settings.use_demo_line else None
         for a in accounts:

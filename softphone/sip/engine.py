@@ -209,6 +209,8 @@ class SipEngine:
         self._start_error: BaseException | None = None
         self._log_writer = _PjLog()
         self._closing = False
+        self._direct_ident: int | None = None
+        self._nameservers = _system_nameservers()
         self.demo: DemoLine | None = None
         self.transport_info: dict[str, str] = {}
 
@@ -277,6 +279,9 @@ class SipEngine:
         cfg.uaConfig.mainThreadOnly = False
         cfg.uaConfig.maxCalls = 16
         cfg.uaConfig.userAgent = f"HubSpot-Softphone/{__version__}"
+        # pjsip's own asynchronous resolver (RFC 3263: NAPTR/SRV for PBX domains; never blocks a thread)
+        for ns in self._nameservers:
+            cfg.uaConfig.nameserver.append(ns)
         # SOFTPHONE_SIP_LOG=5 logs whole SIP messages for debugging (digest responses, never passwords).
         level = int(os.environ.get("SOFTPHONE_SIP_LOG", "3"))
         cfg.logConfig.level = level
@@ -520,7 +525,21 @@ class SipEngine:
             except pj.Error as exc:
                 self._calls.pop(call_id, None)  # never got a pjsua id: safe to drop now
                 self._emit(SipCallProgress(call_id, SipLegState.DISCONNECTED, None, _reason(exc)))
-        self.submit(job)
+        if self._direct_ident == threading.get_ident():
+            job()  # registered runtime thread + asynchronous DNS: send the INVITE now, no thread hop
+        else:
+            self.submit(job)
+
+    def allow_direct_dial(self) -> bool:
+        """Register the calling (runtime) thread with pjsua so dials are sent from it without a thread hop.
+
+        Only when pjsip resolves names asynchronously (nameservers configured): ``makeCall`` then never blocks
+        on DNS, and costs ~0.5 ms, less than the hand-off to the SIP thread and back through the GIL."""
+        if not self._nameservers:
+            return False
+        self.ep.libRegisterThread("runtime")
+        self._direct_ident = threading.get_ident()
+        return True
 
     def _call_op(self, call_id: str, op: Callable[[_Call], None]) -> None:
         def job() -> None:
@@ -716,6 +735,20 @@ def _send_info_digit(call: Any, digit: str) -> None:
     prm.digits = digit
     prm.duration = 160
     call.sendDtmf(prm)
+
+
+def _system_nameservers(path: str = "/etc/resolv.conf") -> list[str]:
+    """IPv4 nameservers of the system resolver (pjsip's resolver speaks plain DNS over UDP)."""
+    out: list[str] = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver" and parts[1].count(".") == 3:
+                    out.append(parts[1])
+    except OSError:
+        return []
+    return out[:3]
 
 
 def _noop() -> None:
