@@ -26,8 +26,11 @@ Settings page and ``softphone doctor`` (``softphone.audio.settings``, blocking: 
     ``play_test_tone(output_device)``, ``echo_test(input_device, output_device, seconds) -> dict``.
 
 Pure parts with unit tests: ``ring`` (drift-tolerant ring buffer), ``tones`` (sounds and which to play),
-``quality`` (E-model MOS). ``devices`` lists/matches devices by name and opens PortAudio streams on them;
-``processing`` wraps WebRTC AEC3/NS (``pywebrtc-audio``, optional).
+``quality`` (E-model MOS). ``devices`` lists/matches devices by name, opens PortAudio streams on them and
+follows the sound server's device events; ``pulse`` carries call audio straight over libpulse when the
+backend is PulseAudio/PipeWire (PortAudio elsewhere); ``processing`` wraps WebRTC AEC3/NS
+(``pywebrtc-audio``, optional). Speed and latency: ``bench/audio_call_cpu.py`` (vs baresip) and
+``bench/audio_long_call.py`` (underruns over a 10-minute call).
 """
 
 from softphone.audio.devices import Device, find, list_devices

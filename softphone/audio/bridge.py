@@ -23,6 +23,13 @@ on numpy views of PortAudio's buffers.
 
 Streams are open only while a call has media or a local sound plays; the ringer has its own stream on its
 own device. Mute disconnects the microphone from the call on the conference bridge (nothing reaches RTP).
+
+On the ``pulse`` backend the call streams are libpulse streams (:mod:`softphone.audio.pulse`): the clock
+thread pulls the captured audio itself right before each microphone frame (no capture callbacks, no
+second clock on that side), and the server asks for playback in 10 ms blocks on libpulse's thread. Other
+backends use PortAudio callbacks as before. ``stats()`` reports per direction the ring wait
+(``bridge_ms``), the device side (``device_ms``), underruns after the first second of a stream
+(``underruns``; the first second is ``startup_underruns``) and the drift estimate.
 """
 
 from __future__ import annotations

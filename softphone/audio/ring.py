@@ -122,7 +122,9 @@ class DriftRing:
         self._x0: float | None = None
         self._rate = 0.0        # estimated writer/reader - 1
         self._acc = 0.0         # fractional samples owed by drift compensation
-        self._max_block = frame  # largest write seen: the height of the fill sawtooth
+        self._max_block = frame  # largest write lately (recent windows): the height of the fill sawtooth
+        self._win_block = 0      # largest write in this window
+        self._blocks: deque[int] = deque(maxlen=shrink_windows)
         self._calm = 0          # windows since the last underrun or narrowing
         self._since_underrun = 0
         self._since_narrow: int | None = None   # windows since the slack was last given back
@@ -171,6 +173,8 @@ class DriftRing:
             self._rate = 0.0
             self._acc = 0.0
             self._max_block = self.frame
+            self._win_block = 0
+            self._blocks.clear()
             self._calm = 0
             self._since_underrun = 0
             self._since_narrow = None
@@ -210,8 +214,8 @@ class DriftRing:
                 st.dropped_samples += over
                 self._head = (self._head + over) % cap
                 self._fill -= over
-            if n > self._max_block:
-                self._max_block = min(n, self.trim_above)
+            if n > self._win_block:
+                self._win_block = min(n, self.trim_above)
             tail = self._head + self._fill
             if tail >= cap:
                 tail -= cap
@@ -342,6 +346,10 @@ class DriftRing:
         m = self._win_min
         d_min = self._d_min
         self._reset_window()
+        # a one-off big write (a backlog delivered at once) must not raise the bands for the rest of the call
+        self._blocks.append(self._win_block)
+        self._win_block = 0
+        self._max_block = max(self.frame, *self._blocks)
         self._fit(d_min)
         self._calm += 1
         self._since_underrun += 1

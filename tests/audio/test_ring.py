@@ -196,3 +196,24 @@ def test_not_armed_counts_nothing() -> None:
 def test_resampled_frames_have_no_clicks() -> None:
     ring, _, _ = simulate(0.003, minutes=0.2)
     assert ring.stats.slipped_samples > 0
+
+
+def test_one_big_write_does_not_raise_latency_for_good() -> None:
+    """A pulled capture that stalled hands over a backlog in one write: the ring drains it quickly and goes
+    back to its slack target instead of treating that block size as the writer's sawtooth from then on."""
+    ring = DriftRing(target=96, low=32, high=160)
+    ring.armed = True
+    out = np.empty(FRAME, dtype=np.int16)
+    block = np.zeros(FRAME, dtype=np.int16)
+    for _ in range(300):
+        ring.write(block)
+        ring.read_into(out)
+    ring.write(np.zeros(1200, dtype=np.int16))        # 75 ms at once
+    fills = []
+    for i in range(1500):                              # 30 s
+        ring.write(block)
+        ring.read_into(out)
+        if i >= 1000:
+            fills.append(ring.fill)
+    assert ring.stats.underruns == 0
+    assert max(fills) <= 160 + FRAME, max(fills)       # back within the band (+ the frame just written)
