@@ -144,6 +144,15 @@ async def _serve(settings: cfg.Settings, data_dir: Path) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """The app: the desktop window when available (it starts or attaches to the engine), else the engine."""
     links = [a for a in (args.links or []) if a.lower().startswith(LINK_SCHEMES)]
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                                                 or os.environ.get("QT_QPA_PLATFORM")):
+        # Qt would abort without a display: a headless box (SSH, CI) still gets the full phone and the widget.
+        if links:
+            return _forward_links(links)
+        print("softphone: no graphical display (DISPLAY/WAYLAND_DISPLAY unset): running the headless engine. "
+              "Open https://localhost:9025/sandbox in a browser, or drive it with `softphone ctl`.",
+              file=sys.stderr)
+        return cmd_serve(args)
     try:
         desktop = importlib.import_module("softphone.desktop.main")
         run_window: Callable[[list[str]], int] = desktop.run_window

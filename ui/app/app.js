@@ -1018,7 +1018,7 @@
     card.append(h('ol', { class: 'steps-list' },
       h('li', {}, 'Trust the local certificate once: ', h('code', { text: 'softphone cert install' }), ', then restart the browser.'),
       h('li', {}, 'Try it without an app: in a HubSpot tab run ', h('code', { text: "localStorage.setItem('LocalSettings:Calling:installDemoWidget', 'local')" }), ' in the console and reload.'),
-      h('li', {}, 'Or register the calling app: ', h('code', { text: 'softphone hubspot calling-settings' }), '.'),
+      h('li', {}, 'Or register the calling app: ', h('code', { text: 'softphone hubspot settings create --app-id …' }), '.'),
       h('li', {}, 'Chrome may ask to allow access to this device (local network): allow it for app.hubspot.com.')));
     return card;
   }
