@@ -87,6 +87,7 @@ class DriftRing:
         min_fit: int = 10,
         decay_windows: int = 30,
         shrink_windows: int = 8,
+        block_windows: int = 60,
         max_rate: float = 0.006,
     ) -> None:
         if not (0 <= low <= target <= high < capacity - frame):
@@ -124,7 +125,7 @@ class DriftRing:
         self._acc = 0.0         # fractional samples owed by drift compensation
         self._max_block = frame  # largest write lately (recent windows): the height of the fill sawtooth
         self._win_block = 0      # largest write in this window
-        self._blocks: deque[int] = deque(maxlen=shrink_windows)
+        self._blocks: deque[int] = deque(maxlen=block_windows)
         self._calm = 0          # windows since the last underrun or narrowing
         self._since_underrun = 0
         self._since_narrow: int | None = None   # windows since the slack was last given back
@@ -346,10 +347,12 @@ class DriftRing:
         m = self._win_min
         d_min = self._d_min
         self._reset_window()
-        # a one-off big write (a backlog delivered at once) must not raise the bands for the rest of the call
+        # The writer's block size sets the sawtooth the bands must allow for. It is learnt over the last minute
+        # (a pulled capture's blocks vary with the puller's lateness) and capped at two frames, so that a
+        # one-off backlog delivered at once does not raise the bands for the rest of the call.
         self._blocks.append(self._win_block)
         self._win_block = 0
-        self._max_block = max(self.frame, *self._blocks)
+        self._max_block = min(2 * self.frame, max(self.frame, *self._blocks))
         self._fit(d_min)
         self._calm += 1
         self._since_underrun += 1

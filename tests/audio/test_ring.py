@@ -216,4 +216,5 @@ def test_one_big_write_does_not_raise_latency_for_good() -> None:
         if i >= 1000:
             fills.append(ring.fill)
     assert ring.stats.underruns == 0
-    assert max(fills) <= 160 + FRAME, max(fills)       # back within the band (+ the frame just written)
+    # back within the band (+ the frame just written, + at most a frame of sawtooth allowance)
+    assert max(fills) <= 160 + 2 * FRAME, max(fills)
