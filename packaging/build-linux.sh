@@ -47,11 +47,15 @@ if [ "$installed" != "$VERSION" ]; then
 fi
 
 # 3. The widget assets shipped in the build must be the ones ui/ says (SDK bundle included).
-if [ -d ui/node_modules ]; then
-  if ! "$PY" -m softphone.widget.assets --check; then
-    echo "package: softphone/web is out of sync with ui/: run 'make setup' (or python -m softphone.widget.assets --sync)" >&2
-    exit 1
-  fi
+#    softphone/web is generated (not in git): make it from ui/ and the npm-installed SDK, then verify.
+if [ ! -d ui/node_modules ]; then
+  echo "package: ui/node_modules is missing: run 'make setup' first (npm ci)" >&2
+  exit 1
+fi
+"$PY" -m softphone.widget.assets --sync >/dev/null
+if ! "$PY" -m softphone.widget.assets --check; then
+  echo "package: softphone/web does not match ui/ after syncing" >&2
+  exit 1
 fi
 
 # 4. Build.

@@ -66,5 +66,6 @@ if [ -f ui/package-lock.json ]; then
   if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
     (cd ui && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  .venv/bin/python -m softphone.widget.assets --sync >/dev/null 2>&1 || true
+  # the web assets the app serves are generated from ui/ (+ the SDK from npm) into softphone/web
+  .venv/bin/python -m softphone.widget.assets --sync >/dev/null
 fi

@@ -1,9 +1,10 @@
 """Web assets shipped inside the Python package, so the app needs no Node at run time.
 
 One clear rule: **the sources live in ``ui/``** (``ui/widget``, ``ui/sandbox``, and the SDK installed by
-``npm ci`` from ``ui/package-lock.json``); **the server only ever serves ``softphone/web/``**, a committed copy
-made by ``python -m softphone.widget.assets --sync`` (run by ``make``'s set-up). ``--check`` exits non-zero when
-the copy is stale, and a unit test runs it, so an edit in ``ui/`` that was not synced cannot go unnoticed.
+``npm ci`` from ``ui/package-lock.json``); **the server only ever serves ``softphone/web/``**, a generated copy
+(not in git) made by ``python -m softphone.widget.assets --sync``, which ``make``'s set-up and the packaging build
+run. ``--check`` exits non-zero when the copy is stale, and a unit test runs it, so an edit in ``ui/`` that was
+not synced cannot go unnoticed.
 
 Layout of ``softphone/web``::
 
