@@ -178,35 +178,45 @@ class _ThreadPin:
     mmap/munmap of its frame stack: measured at 14 % of the clock thread's CPU. One extra ``Ensure`` from
     inside a callback keeps the state for the thread's life; :meth:`release` gives it back from that thread
     (the next callback there) so that no state outlives the call's clock thread.
+
+    The pinned state is recognised by its address, never by the thread's id: pjsua closes the null sound
+    device when idle and the next call's clock thread is a new thread that often gets the old one's id.
+    Releasing on such a thread would release *its* fresh state, which is then gone when SWIG releases it
+    too (a fatal error). A state pinned on a thread that has since died cannot be released; it is left
+    alone (a few KB) and the new thread is pinned.
     """
 
     def __init__(self) -> None:
         self._ensure: Any = None
         self._release: Any = None
+        self._current: Any = None
         with contextlib.suppress(Exception):
             api = ctypes.pythonapi
             api.PyGILState_Ensure.restype = ctypes.c_int
             api.PyGILState_Release.argtypes = [ctypes.c_int]
-            self._ensure, self._release = api.PyGILState_Ensure, api.PyGILState_Release
-        self._held: tuple[int, int] | None = None     # (thread ident, gilstate token)
+            api.PyGILState_GetThisThreadState.restype = ctypes.c_void_p
+            self._current = api.PyGILState_GetThisThreadState
+            self._release = api.PyGILState_Release
+            self._ensure = api.PyGILState_Ensure
+        self._held: tuple[int, int] | None = None     # (address of the pinned thread state, gilstate token)
         self.pinned = 0                                # threads pinned so far (for tests/diagnostics)
         self._unpin = False
         self._done = threading.Event()
 
     def enter(self) -> None:
-        """Call at the top of every callback on the foreign thread (a flag test and a dict-free compare)."""
+        """Call at the top of every callback on the foreign thread."""
+        if self._ensure is None:
+            return
         held = self._held
+        cur = self._current()
         if self._unpin:
-            if held is not None and held[0] == threading.get_ident():
+            if held is not None and held[0] == cur:
                 self._held = None
-                self._release(held[1])
+                self._release(held[1])     # back to SWIG's own count: its Release frees the state as usual
                 self._done.set()
             return
-        if held is None or held[0] != threading.get_ident():
-            if self._ensure is None:
-                return
-            # (a different thread: the previous clock thread is gone; its state cannot be released any more)
-            self._held = (threading.get_ident(), self._ensure())
+        if held is None or held[0] != cur:
+            self._held = (cur, self._ensure())
             self.pinned += 1
 
     def release(self, timeout: float = 0.1) -> bool:
@@ -483,8 +493,7 @@ class SoundDeviceMedia:
             "underruns": {"mic": c.underruns, "speaker": p.underruns},
             "startup_underruns": {"mic": c.unarmed_underruns, "speaker": p.unarmed_underruns},
             "overflows": {"mic": c.overflows, "speaker": p.overflows},
-            "drift_ppm": {"mic": round(self.cap.rate * 1e6),
-                          "speaker": round(self.play.rate * 1e6) if self.play.estimate_drift else None},
+            "drift_ppm": {"mic": round(self.cap.rate * 1e6), "speaker": round(self.play.rate * 1e6)},
             "bridge_ms": {"mic": _ring_ms(c, self._pull_n > 0), "speaker": _ring_ms(p)},
             "device_ms": self.device_latency_ms(),
             "slack_ms": {"mic": round(self.cap.target / RATE * 1000, 1),
@@ -776,6 +785,9 @@ class SoundDeviceMedia:
     def _watchdog(self) -> None:
         if self._out_stream is None:
             return
+        if not self.play.estimate_drift and self._in_pull is not None:
+            # the same two clocks (pjmedia's and the sound server's), the other way round
+            self.play.set_rate(-self.cap.rate)
         if self._arm_at and time.monotonic() >= self._arm_at:
             self._arm_at = 0.0
             with self._lock:

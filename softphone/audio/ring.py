@@ -114,6 +114,7 @@ class DriftRing:
         self._win_n = 0
         self._pending = 0       # >0: samples still to remove; <0: samples still to add
         self._cut = 0           # samples to drop at once at the next read (a standing backlog)
+        self._last_n = frame    # size of the latest read
         self._written = 0       # samples written since the reader's first read of real audio after clear()
         self._nreads = 0        # reads since then (including that one)
         self._consumed = 0      # samples those reads asked for (the reader's clock, whatever its block size)
@@ -147,6 +148,13 @@ class DriftRing:
     def rate(self) -> float:
         """Estimated writer/reader rate ratio minus one (0.0 until ``min_fit`` windows are in)."""
         return self._rate
+
+    def set_rate(self, rate: float) -> None:
+        """For a ring that does not estimate its drift (``estimate_drift`` False): the rate ratio learnt
+        elsewhere (e.g. by the ring carrying the other direction between the same two clocks)."""
+        with self._lock:
+            if not self.estimate_drift:
+                self._rate = max(-self.max_rate, min(self.max_rate, rate))
 
     def configure(self, target: int, low: int, high: int) -> None:
         """New slack settings (e.g. for another kind of device); takes effect now, like :meth:`clear`."""
@@ -239,6 +247,7 @@ class DriftRing:
         """Fill ``out`` (int16, any length; ``frame`` for the fixed-frame side). Never blocks, never short."""
         n = len(out)
         with self._lock:
+            self._last_n = n
             st = self.stats
             st.reads += 1
             st.read_samples += n
@@ -385,8 +394,10 @@ class DriftRing:
             # ticks never meet and the slack stays at target.
             guard = 0
             if self._rate:
-                cycle = self._max_block / (abs(self._rate) * self.frame * self.window)   # windows per wrap
-                guard = self._max_block if cycle > recent.maxlen else 0
+                # the dip is one block of whichever side moves in smaller blocks
+                dip = min(self._max_block, self._last_n)
+                cycle = dip / (abs(self._rate) * self._last_n * self.window)   # windows per wrap
+                guard = dip if cycle > recent.maxlen else 0
             lo = min(recent)
             if lo > self.high + guard + self._max_block - self.frame:
                 self._pending = lo - self.target - guard
