@@ -15,7 +15,8 @@ FRAME = 320
 
 
 def simulate(drift: float, minutes: float, jitter_ms: float = 4.0, block: int = 320, seed: int = 1,
-             read_jitter_ms: float = 0.0, ring: DriftRing | None = None, tone: bool = True):
+             read_jitter_ms: float = 0.0, ring: DriftRing | None = None, tone: bool = True,
+             read_block: int = FRAME):
     """Writer clock runs at RATE*(1+drift) delivering ``block`` samples with random lateness (0..jitter_ms,
     not accumulating); the reader takes a frame every 20 ms of nominal time, each read late by 0..read_jitter_ms.
     Returns the ring, the mean fill (ms) over each simulated second and the underrun count at its end."""
@@ -36,7 +37,8 @@ def simulate(drift: float, minutes: float, jitter_ms: float = 4.0, block: int = 
     per_second: list[float] = []
     underruns: list[int] = []
     silent = np.zeros(block, dtype=np.int16)
-    out = np.empty(FRAME, dtype=np.int16)
+    out = np.empty(read_block, dtype=np.int16)
+    reads_per_second = RATE // read_block
     while events:
         t, _, kind = heapq.heappop(events)
         if t > end:
@@ -54,11 +56,11 @@ def simulate(drift: float, minutes: float, jitter_ms: float = 4.0, block: int = 
             acc += ring.fill
             ring.read_into(out)
             counter += 1
-            if counter % 50 == 0:
-                per_second.append(acc / 50 / RATE * 1000)
+            if counter % reads_per_second == 0:
+                per_second.append(acc / reads_per_second / RATE * 1000)
                 underruns.append(ring.stats.underruns)
                 acc = 0.0
-            nominal_r += FRAME / RATE
+            nominal_r += read_block / RATE
             heapq.heappush(events, (nominal_r + rng.uniform(0, read_jitter_ms / 1000), seq, "r"))
         seq += 1
     return ring, per_second, underruns
@@ -218,3 +220,18 @@ def test_one_big_write_does_not_raise_latency_for_good() -> None:
     assert ring.stats.underruns == 0
     # back within the band (+ the frame just written, + at most a frame of sawtooth allowance)
     assert max(fills) <= 160 + 2 * FRAME, max(fills)
+
+
+def test_speaker_ring_with_the_drift_learnt_on_the_other_side() -> None:
+    """The libpulse playback side: pjmedia writes 20 ms frames, the server asks for 10 ms blocks, and the
+    pjmedia clock runs 215 ppm slow against the server's (as measured here). That ring does not fit its own
+    drift (the server's requests are no clock); the bridge hands it the mic ring's. The ticks then line up
+    every 90 s or so; with a read block in hand none of those wraps may cost an underrun."""
+    ring = DriftRing(frame=FRAME)
+    ring.estimate_drift = False
+    ring.set_rate(-215e-6)
+    ring, fill_ms, under = simulate(-215e-6, minutes=10, jitter_ms=3, read_jitter_ms=3, ring=ring, tone=False,
+                                    read_block=160)
+    assert under[-1] == under[30], under[::30]
+    assert ring.stats.underruns <= 1
+    assert max(fill_ms[30:]) < 60.0
