@@ -714,6 +714,9 @@ class SoundDeviceMedia:
         direct = self._pulse and tu.direct_pulse and _direct_pulse_ok()
         r = tu.ring(pulled=direct)
         self.cap.configure(r.target, r.low, r.high)
+        # A pulled capture arrives in whatever the server has, not in device blocks: its count is a fine
+        # clock, so trust the fit after a quarter frame of slip (~20 s at 250 ppm) instead of a whole block.
+        self.cap.fit_gate = FRAME // 4 if direct else None
         # libpulse asks for playback audio on the server's schedule, including again after a rewind: its
         # request sizes are not a clock, so that ring steers on its level only
         self.play.estimate_drift = not direct

@@ -89,6 +89,7 @@ class DriftRing:
         shrink_windows: int = 8,
         block_windows: int = 60,
         max_rate: float = 0.006,
+        fit_gate: int | None = None,
     ) -> None:
         if not (0 <= low <= target <= high < capacity - frame):
             raise ValueError("need 0 <= low <= target <= high < capacity - frame")
@@ -105,6 +106,7 @@ class DriftRing:
         self.min_fit = min_fit
         self.decay_windows = decay_windows
         self.max_rate = max_rate
+        self.fit_gate = fit_gate    # slip (samples) the fit must see before it is trusted (None: a block)
         self._buf: Samples = np.zeros(capacity, dtype=np.int16)
         self._head = 0          # next sample to read
         self._fill = 0
@@ -429,7 +431,8 @@ class DriftRing:
         # Both counts move in whole device blocks, so a slope is only known once the clocks have slipped
         # by more than a block over the fit: until then the level control alone copes (tiny drift).
         span = x - self._x0
-        if abs(slope) * span < self._max_block:
+        gate = self._max_block if self.fit_gate is None else self.fit_gate
+        if abs(slope) * span < gate:
             self._rate = 0.0
             return
         self._rate = max(-self.max_rate, min(self.max_rate, slope))
