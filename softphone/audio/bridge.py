@@ -87,15 +87,16 @@ class Tuning:
     out_block: int = FRAME
     in_latency_s: float | None = None
     out_latency_s: float | None = None
-    ring_target_ms: float = 10.0              # PortAudio streams
-    ring_low_ms: float = 4.0
-    ring_high_ms: float = 15.0
+    ring_target_ms: float = 12.0              # PortAudio streams, and the libpulse playback side
+    ring_low_ms: float = 5.0
+    ring_high_ms: float = 18.0
+    ring_decay_windows: int = 60              # calm windows before slack added after an underrun is given back
     direct_pulse: bool = True                 # pulse backend: libpulse streams, not PortAudio via ALSA
     pulse_out_latency_s: float = 0.03         # playback buffer incl. the sink's (ADJUST_LATENCY)
     pulse_out_block: int = 160                # ... topped up in blocks of this many samples
-    pulse_mic_target_ms: float = 6.0          # mic ring when capture is pulled right before each read
-    pulse_mic_low_ms: float = 2.0
-    pulse_mic_high_ms: float = 10.0
+    pulse_mic_target_ms: float = 8.0          # mic ring when capture is pulled right before each read
+    pulse_mic_low_ms: float = 3.0
+    pulse_mic_high_ms: float = 12.0
 
     @classmethod
     def from_env(cls) -> Tuning:
@@ -116,9 +117,9 @@ class Tuning:
         ms = RATE // 1000
         if pulled:
             return DriftRing(FRAME, target=int(self.pulse_mic_target_ms * ms), low=int(self.pulse_mic_low_ms * ms),
-                             high=int(self.pulse_mic_high_ms * ms))
+                             high=int(self.pulse_mic_high_ms * ms), decay_windows=self.ring_decay_windows)
         return DriftRing(FRAME, target=int(self.ring_target_ms * ms), low=int(self.ring_low_ms * ms),
-                         high=int(self.ring_high_ms * ms))
+                         high=int(self.ring_high_ms * ms), decay_windows=self.ring_decay_windows)
 
 
 # -- fast ByteVector access -----------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def test_tuning_from_env(monkeypatch) -> None:
     t = Tuning.from_env()
     assert (t.out_block, t.out_latency_s, t.in_latency_s, t.in_block) == (160, 0.03, None, 320)
     ring = t.ring()
-    assert (ring.target, ring.low, ring.high) == (160, 64, 240)
+    assert (ring.target, ring.low, ring.high, ring.decay_windows) == (192, 80, 288, 60)
 
 
 def test_thread_pin_is_given_back_from_its_own_thread() -> None:
