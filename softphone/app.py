@@ -185,14 +185,7 @@ class Engine:
             def notice(level: str, message: str) -> None:
                 self.call_soon_threadsafe(self.bus.publish, Notice(level, message, "audio_device"))
 
-            media = SoundDeviceMedia(self.settings.audio, self.data_dir, on_notice=notice)
-            if self.settings.use_demo_line and hasattr(media, "_pin"):
-                # The bridge keeps pjmedia's clock thread's Python state pinned between callbacks. Another
-                # Python port on that thread (the demo line's echo) breaks that assumption: un-pinning at the
-                # end of a call then crashes the process. Measured cost of not pinning: a little clock-thread
-                # CPU; a crash on the first hang-up is not an option.
-                media._pin._ensure = None
-            return media
+            return SoundDeviceMedia(self.settings.audio, self.data_dir, on_notice=notice)
         except Exception as exc:
             log.warning("audio bridge unavailable (%s): calls run without sound devices", exc)
             return None
