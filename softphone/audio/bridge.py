@@ -94,6 +94,9 @@ class Tuning:
     direct_pulse: bool = True                 # pulse backend: libpulse streams, not PortAudio via ALSA
     pulse_out_latency_s: float = 0.03         # playback buffer incl. the sink's (ADJUST_LATENCY)
     pulse_out_block: int = 160                # ... topped up in blocks of this many samples
+    pulse_push: bool = True                   # libpulse playback written by pjmedia's clock thread, no ring
+    pulse_push_target_ms: float = 20.0        # ... the server's queue right before each write
+    pulse_push_tlength_ms: float = 50.0       # ... the buffer it sizes the sink for (ADJUST_LATENCY)
     pulse_mic_target_ms: float = 8.0          # mic ring when capture is pulled right before each read
     pulse_mic_low_ms: float = 3.0
     pulse_mic_high_ms: float = 12.0
@@ -161,13 +164,21 @@ def read_vector(vec: Any) -> bytes:
 _FRAME_BYTES = ctypes.c_char * (FRAME * 2)
 
 
+_last_view: tuple[int, Samples | None] = (0, None)
+
+
 def vector_samples(vec: Any) -> Samples | None:
     """A zero-copy int16 view of a ByteVector holding one frame (None if it does not hold exactly one).
-    Valid only while the vector lives and is not resized."""
+    Valid only while the vector lives and is not resized. pjsua2 usually hands each callback a frame at the
+    same address: the view made for it last time is reused (a view is only an address and a length)."""
+    global _last_view  # noqa: PLW0603 - one-entry cache, clock thread only
     begin, n = _vec_span(vec)
     if n != FRAME * 2 or not begin:
         return None
-    view: Samples = np.frombuffer(memoryview(_FRAME_BYTES.from_address(begin)), dtype=np.int16)
+    addr, view = _last_view
+    if addr != begin or view is None:
+        view = np.frombuffer(memoryview(_FRAME_BYTES.from_address(begin)), dtype=np.int16)
+        _last_view = (begin, view)
     return view
 
 
@@ -277,6 +288,9 @@ class SoundDeviceMedia:
         self._seen = (-1, -1, 0.0)          # watchdog: counts at the last check and when they last moved
         self._opened_at = 0.0
         self._in_pull: PulseStream | None = None   # direct libpulse capture, pulled by the clock thread
+        self._push_out: PulseStream | None = None  # direct libpulse playback, pushed by the clock thread
+        self._push_uf0 = 0                         # its underflows before the rings were armed
+        self._mixbuf = np.zeros(FRAME, dtype=np.int16)
         self._pull_n = 0
         self._pull_sum = 0
         self._arm_at = 0.0
@@ -482,23 +496,38 @@ class SoundDeviceMedia:
         mic = si / ni * 1000 if ni else None
         if mic is not None and self._pull_n:
             mic += self._pull_sum / self._pull_n / 2 / RATE * 1000
+        spk = so / no * 1000 if no else None
+        push = self._push_out
+        if push is not None and push.steer is not None and push.steer.stats.measured:
+            # the queue ahead of each pushed frame, plus half the frame (its samples wait 0-20 ms more)
+            spk = (push.steer.stats.mean_latency() + FRAME / 2) / RATE * 1000
         return {"mic": round(mic, 1) if mic is not None else None,
-                "speaker": round(so / no * 1000, 1) if no else None}
+                "speaker": round(spk, 1) if spk is not None else None}
 
     def bridge_stats(self) -> dict[str, Any]:
         c, p = self.cap.stats, self.play.stats
+        spk_under, spk_startup = p.underruns, p.unarmed_underruns
+        push = self._push_out
+        if push is not None:
+            # no ring on that side: the server's own underflows, those before arming counted apart
+            spk_startup = self._push_uf0 if not self._arm_at else push.underflows
+            spk_under = push.underflows - self._push_uf0 if not self._arm_at else 0
         return {
             "input_device": self.input_device.description if self.input_device else "default",
             "output_device": self.output_device.description if self.output_device else "default",
             "processing": self.processing,
-            "underruns": {"mic": c.underruns, "speaker": p.underruns},
-            "startup_underruns": {"mic": c.unarmed_underruns, "speaker": p.unarmed_underruns},
+            "underruns": {"mic": c.underruns, "speaker": spk_under},
+            "startup_underruns": {"mic": c.unarmed_underruns, "speaker": spk_startup},
             "overflows": {"mic": c.overflows, "speaker": p.overflows},
             "drift_ppm": {"mic": round(self.cap.rate * 1e6), "speaker": round(self.play.rate * 1e6)},
-            "bridge_ms": {"mic": _ring_ms(c, self._pull_n > 0), "speaker": _ring_ms(p)},
+            "bridge_ms": {"mic": _ring_ms(c, self._pull_n > 0), "speaker": 0.0 if push else _ring_ms(p)},
             "device_ms": self.device_latency_ms(),
             "slack_ms": {"mic": round(self.cap.target / RATE * 1000, 1),
-                         "speaker": round(self.play.target / RATE * 1000, 1)},
+                         "speaker": round((push.steer.target if push and push.steer else self.play.target)
+                                          / RATE * 1000, 1)},
+            "speaker_steer": ({"inserted": push.steer.stats.inserted, "removed": push.steer.stats.removed,
+                               "skipped_frames": push.steer.stats.skipped}
+                              if push is not None and push.steer is not None else None),
             "pa_input_overflows": self.pa_input_overflows + (self._in_pull.overflows if self._in_pull else 0),
             "capture_dropped_ms": round((self._in_pull.dropped if self._in_pull else 0) / RATE * 1000, 1),
             "pa_output_underflows": self.pa_output_underflows,
@@ -509,7 +538,7 @@ class SoundDeviceMedia:
 
     def _bridge_ms(self) -> float:
         dev_ms = self.device_latency_ms()
-        return (_ring_ms(self.cap.stats, self._pull_n > 0) + _ring_ms(self.play.stats)
+        return (_ring_ms(self.cap.stats, self._pull_n > 0) + (0.0 if self._push_out else _ring_ms(self.play.stats))
                 + (dev_ms["mic"] or 0.0) + (dev_ms["speaker"] or 0.0))
 
     def _disconnect(self, c: _Call) -> None:
@@ -555,11 +584,20 @@ class SoundDeviceMedia:
         """20 ms of the call (None: no audio this tick)."""
         if x is None:
             self._far[:] = 0
-            self.play.write(self._far)
-            return
-        self.play.write(x)
-        if self._proc is not None or self._recorder is not None:
+            x = self._far
+        elif self._proc is not None or self._recorder is not None:
             self._far[:] = x
+        out = self._push_out
+        if out is None:
+            self.play.write(x)
+            return
+        self._out_n += 1
+        if self._call_sound is not None or self._oneshots:
+            buf = self._mixbuf
+            buf[:] = x
+            self._mix_local(buf, FRAME)
+            x = buf
+        out.push(x)
 
     # -- PortAudio callbacks --
 
@@ -594,6 +632,10 @@ class SoundDeviceMedia:
             self.play.read_into(x)
         else:
             x[:] = 0
+        self._mix_local(x, frames)
+
+    def _mix_local(self, x: Samples, frames: int) -> None:
+        """Adds the local sounds (ringback, call-waiting beep, keypad tones) to what the speaker plays."""
         snd = self._call_sound
         if snd is not None or self._oneshots:
             acc = x.astype(np.int32)
@@ -685,9 +727,10 @@ class SoundDeviceMedia:
         if self._need_call_streams():
             if self._out_stream is None:
                 self._open_call_streams()
-            elif self._calls and not self._pair_has_call:
+            elif bool(self._calls) != self._pair_has_call:
                 # the speaker was opened for a local sound (ringback) before the call had media: reopen the
-                # pair so the microphone opens too
+                # pair so the microphone opens too; or the call ended while a local sound still plays: reopen
+                # it on the server's schedule (pushed playback runs on pjmedia's clock, which stops with it)
                 self._close_call_streams()
                 self._open_call_streams()
         elif self._out_stream is not None:
@@ -734,7 +777,12 @@ class SoundDeviceMedia:
         self._pull_n = 0
         self._pull_sum = 0
         try:
-            if direct:
+            if direct and tu.pulse_push and self._calls:
+                out = PulseStream("output", None, device=dout.name if dout else None, rate=RATE, block=FRAME,
+                                  latency_s=tu.pulse_push_tlength_ms / 1000,
+                                  push_target_s=tu.pulse_push_target_ms / 1000)
+                self._out_stream = self._push_out = out
+            elif direct:
                 self._out_stream = PulseStream("output", self._pulse_out_cb, device=dout.name if dout else None,
                                                rate=RATE, block=tu.pulse_out_block,
                                                latency_s=tu.pulse_out_latency_s)
@@ -763,6 +811,7 @@ class SoundDeviceMedia:
 
     def _close_call_streams(self) -> None:
         self._in_pull = None
+        self._push_out = None
         for s in (self._in_stream, self._out_stream):
             if s is not None:
                 with contextlib.suppress(Exception):
@@ -797,14 +846,18 @@ class SoundDeviceMedia:
             with self._lock:
                 if self._calls:
                     self.cap.armed = self.play.armed = True
+            if self._push_out is not None:
+                self._push_uf0 = self._push_out.underflows
         for i, s in ((0, self._in_stream), (2, self._out_stream)):
-            if isinstance(s, PulseStream):
+            if isinstance(s, PulseStream) and s.steer is None:
                 lat = s.latency_s()
                 if lat is not None:
                     self._lat[i] += max(0.0, lat)
                     self._lat[i + 1] += 1
         now = time.monotonic()
         n_in, n_out = self._in_n, self._out_n
+        if self._push_out is not None and self._push_out.skip_run > 25:
+            n_out = self._seen[1]           # pushing, but the server has not taken audio for half a second
         seen_in, seen_out, moved = self._seen
         if n_out != seen_out and (self._in_stream is None or n_in != seen_in):
             self._seen = (n_in, n_out, now)

@@ -31,6 +31,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from softphone.audio.steer import QueueSteer
+
 log = logging.getLogger(__name__)
 
 Samples = npt.NDArray[np.int16]
@@ -94,6 +96,7 @@ def _load() -> Any:
         "pa_stream_write": ([_P, _P, ctypes.c_size_t, _P, ctypes.c_int64, ctypes.c_int], ctypes.c_int),
         "pa_stream_peek": ([_P, ctypes.POINTER(_P), ctypes.POINTER(ctypes.c_size_t)], ctypes.c_int),
         "pa_stream_drop": ([_P], ctypes.c_int),
+        "pa_stream_writable_size": ([_P], ctypes.c_size_t),
         "pa_stream_get_latency": ([_P, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_int)],
                                   ctypes.c_int),
         "pa_stream_disconnect": ([_P], ctypes.c_int),
@@ -201,7 +204,7 @@ class PulseStream:
 
     def __init__(self, direction: Literal["input", "output"], callback: Callback | None, *, device: str | None,
                  rate: int, block: int, latency_s: float, name: str = "call", pull: bool = False,
-                 adjust: bool = True) -> None:
+                 adjust: bool = True, push_target_s: float | None = None) -> None:
         self.client = Client.shared()
         lib = self.client.lib
         self.direction = direction
@@ -213,7 +216,17 @@ class PulseStream:
         ss = _SampleSpec(_SAMPLE_S16LE, rate, 1)
         bpf = 2
         none = 0xFFFFFFFF
-        if direction == "output":
+        self.steer: QueueSteer | None = None
+        self.skip_run = 0                 # push: frames dropped in a row (the server stopped taking audio)
+        if direction == "output" and push_target_s is not None:
+            # push mode: the caller's clock writes; the server pre-buffers up to the target before it plays
+            # (and again after an underrun), the steer holds the queue there (see softphone.audio.steer)
+            target = int(push_target_s * rate)
+            self.steer = QueueSteer(block, target, rate // 500, rate // 25)
+            self._stretch = np.zeros(block + 2, dtype=np.int16)
+            self._grid = np.arange(block, dtype=np.float64)
+            attr = _BufferAttr(none, int(latency_s * rate) * bpf, (target + block // 2) * bpf, block * bpf, none)
+        elif direction == "output":
             attr = _BufferAttr(none, int(latency_s * rate) * bpf, none, block * bpf, none)
         else:
             attr = _BufferAttr(none, none, none, none, block * bpf)
@@ -224,9 +237,15 @@ class PulseStream:
         self._ptr = _P()
         self._size = ctypes.c_size_t()
         self._scratch = np.zeros(rate // 5, dtype=np.int16)    # pull(): up to 200 ms at once
+        self._scratch_addr = self._scratch.ctypes.data
         self.dropped = 0                                         # samples a stalled puller never saw
         self._pptr = ctypes.byref(self._ptr)      # made once: these run 50-300 times a second
         self._psize = ctypes.byref(self._size)
+        self._usec = ctypes.c_uint64()
+        self._neg = ctypes.c_int()
+        self._pusec = ctypes.byref(self._usec)
+        self._pneg = ctypes.byref(self._neg)
+        self._rate_us = rate / 1e6
         self._arrays: dict[int, Any] = {}
         with self.client.locked():
             s = self.s = lib.pa_stream_new(self.client.ctx, name.encode(), ctypes.byref(ss), None)
@@ -235,7 +254,8 @@ class PulseStream:
             lib.pa_stream_set_state_callback(s, self._state_cb, None)
             dev = device.encode() if device else None
             if direction == "output":
-                lib.pa_stream_set_write_callback(s, self._io_cb, None)
+                if self.steer is None:
+                    lib.pa_stream_set_write_callback(s, self._io_cb, None)
                 lib.pa_stream_set_underflow_callback(s, self._xrun_cb, None)
                 rc = lib.pa_stream_connect_playback(s, dev, ctypes.byref(attr), flags, None, None)
             else:
@@ -334,6 +354,35 @@ class PulseStream:
         except Exception:
             log.exception("playback callback")
 
+    def push(self, x: Samples) -> None:
+        """Push-mode playback streams: queue one frame now, on the caller's clock (pjmedia's clock thread), one
+        sample longer or shorter when the steer says so. Never blocks beyond the mainloop lock."""
+        steer = self.steer
+        if steer is None:
+            return
+        lib = self.client.lib
+        usec, neg = self._usec, self._neg
+        lib.pa_threaded_mainloop_lock(self.client.ml)
+        try:
+            if self._closed:
+                return
+            s = self.s
+            lat: float | None = None
+            if lib.pa_stream_get_latency(s, self._pusec, self._pneg) >= 0:
+                lat = (-usec.value if neg.value else usec.value) * self._rate_us
+            n = steer.plan(lat)
+            if n == 0:
+                self.skip_run += 1
+                return
+            self.skip_run = 0
+            if n != len(x):
+                y = self._stretch[:n]
+                y[:] = np.interp(np.linspace(0, len(x) - 1, n), self._grid[:len(x)], x)
+                x = y
+            lib.pa_stream_write(s, x.ctypes.data, n << 1, None, 0, _SEEK_RELATIVE)
+        finally:
+            lib.pa_threaded_mainloop_unlock(self.client.ml)
+
     def pull(self, sink: Callback) -> int:
         """Capture streams opened with ``pull=True``: hand everything captured so far to ``sink`` in one block
         (on the caller's thread, e.g. right before it needs a frame). A backlog longer than the scratch buffer
@@ -343,18 +392,21 @@ class PulseStream:
         buf = self._scratch
         cap = len(buf)
         got = 0
+        base = self._scratch_addr
+        memmove = ctypes.memmove
         lib.pa_threaded_mainloop_lock(self.client.ml)
         try:
-            peek, drop, pptr, psize = lib.pa_stream_peek, lib.pa_stream_drop, self._pptr, self._psize
+            peek, drop, pptr, psize, size, ptr = (lib.pa_stream_peek, lib.pa_stream_drop, self._pptr, self._psize,
+                                                  self._size, self._ptr)
             while not self._closed and peek(s, pptr, psize) >= 0:
-                n = self._size.value >> 1
+                n = size.value >> 1
                 if n == 0:
                     break
-                addr = self._ptr.value
-                if addr:
-                    x = self._view(addr, n << 1)
+                addr = ptr.value
+                if addr:       # (NULL with a size: a hole in the stream)
+                    # one memmove per server chunk: chunks come every few ms, views would cost more than the copy
                     if n >= cap:
-                        buf[:] = x[n - cap:]
+                        memmove(base, addr + ((n - cap) << 1), cap << 1)
                         self.dropped += got + n - cap
                         got = cap
                     else:
@@ -363,7 +415,7 @@ class PulseStream:
                             buf[:keep] = buf[got - keep:got]
                             self.dropped += got - keep
                             got = keep
-                        buf[got:got + n] = x
+                        memmove(base + (got << 1), addr, n << 1)
                         got += n
                 drop(s)
         finally:

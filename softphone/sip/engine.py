@@ -292,6 +292,9 @@ class SipEngine:
         cfg.medConfig.sndClockRate = 16000
         cfg.medConfig.ecTailLen = 0  # no sound device here: echo cancelling is done in the audio bridge
         cfg.medConfig.noVad = True
+        # 3-4: pjmedia's small resampling filter for 8 kHz codecs on the 16 kHz bridge (the large one cost
+        # ~0.5 % of a core per G.711 call, measured; no audible difference on narrowband speech)
+        cfg.medConfig.quality = 4
         ep.libInit(cfg)
         self.ep = ep
         for name, kind in (("udp", pj.PJSIP_TRANSPORT_UDP), ("tcp", pj.PJSIP_TRANSPORT_TCP),

@@ -57,6 +57,40 @@ def test_playback_on_request_reaches_the_sink(pulse) -> None:
     assert lat is not None and 0 < lat < 0.1
 
 
+def test_pushed_playback_on_our_clock_reaches_the_sink_at_the_target_latency(pulse) -> None:
+    """Push mode: a 20 ms timer (standing in for pjmedia's clock thread) writes frames; the server's queue is
+    held near the target and the tone arrives intact."""
+    from softphone.audio.pulse import PulseStream
+
+    tone = np.frombuffer(harness.tone(700.0, 1.0, -12.0), dtype=np.int16)
+    rec = harness.MonitorRecorder(pulse, "speaker")
+    s = PulseStream("output", None, device="speaker", rate=RATE, block=320, latency_s=0.05, push_target_s=0.02)
+    assert s.steer is not None
+    try:
+        t0 = time.monotonic()
+        k = 0
+        while time.monotonic() - t0 < 4.0:
+            k += 1
+            time.sleep(max(0.0, t0 + k * 0.02 - time.monotonic()))
+            i = (k * 320) % (len(tone) - 320)
+            s.push(tone[i:i + 320])
+            if k == 100:                             # after 2 s: what reaches the sink from now on
+                rec.clear()
+                s.steer.stats.latency_sum = 0.0
+                s.steer.stats.measured = 0
+                uf0 = s.underflows
+        heard = rec.samples()
+        mean_ms = s.steer.stats.mean_latency() / RATE * 1000
+    finally:
+        s.close()
+        rec.stop()
+    assert abs(harness.dominant_freq(heard) - 700.0) < 10
+    assert harness.rms_dbfs(heard) > -20
+    assert 0.8 * 2 * RATE < len(heard) < 1.2 * 2 * RATE     # played at the pace it was pushed
+    assert 10 < mean_ms < 35, mean_ms                        # the queue ahead of each frame, near 20 ms
+    assert s.underflows - uf0 <= 1
+
+
 def test_pulled_capture_and_bounded_backlog(pulse) -> None:
     from softphone.audio.pulse import PulseStream
 
