@@ -39,7 +39,13 @@ def pair(a: dict[str, Any], key: str, width: int) -> str:
 def row(t: float, a: dict[str, Any], cpu: float) -> str:
     xr = f"{a.get('pa_input_overflows')!s:>4}/{a.get('pa_output_underflows')!s:<4}"
     return (f"{t:7.0f} {pair(a, 'underruns', 5)} {pair(a, 'overflows', 4)} {xr} {pair(a, 'slack_ms', 5)}"
-            f" {pair(a, 'drift_ppm', 6)} {pair(a, 'bridge_ms', 5)} {cpu:6.2f}  {loadavg()}")
+            f" {pair(a, 'drift_ppm', 6)} {pair({'x': total_ms(a)}, 'x', 5)} {cpu:6.2f}  {loadavg()}")
+
+
+def total_ms(a: dict[str, Any]) -> dict[str, float | None]:
+    """Latency the bridge adds per direction: ring wait + device side (the pushed speaker has no ring)."""
+    b, d = a.get("bridge_ms", {}), a.get("device_ms", {})
+    return {k: round((b.get(k) or 0.0) + (d.get(k) or 0.0), 1) for k in ("mic", "speaker")}
 
 
 def main() -> int:
@@ -73,7 +79,7 @@ def main() -> int:
             c0 = proc_cpu_s(eng.proc.pid)
             print(f"{args.minutes:.0f}-minute G.711 call through softphone serve, sipp echo peer; "
                   f"started with load average {loadavg()}")
-            print("      s  underruns  overflows  PA xruns  slack ms     drift ppm     bridge ms   CPU %  load")
+            print("      s  underruns  overflows  PA xruns  slack ms     drift ppm     latency ms  CPU %  load")
             print("          mic/spk    mic/spk    in/out    mic/spk      mic/spk      mic/spk")
             last: dict[str, Any] = {}
             while time.monotonic() - t0 < args.minutes * 60:
@@ -91,7 +97,8 @@ def main() -> int:
             print(f"\nunderruns in {args.minutes:.0f} min: mic {u.get('mic')}, speaker {u.get('speaker')} "
                   f"(total {total}); PortAudio xruns in/out {last.get('pa_input_overflows')}/"
                   f"{last.get('pa_output_underflows')}; final drift ppm {last.get('drift_ppm')}; "
-                  f"bridge ms {last.get('bridge_ms')} + device ms {last.get('device_ms')}")
+                  f"bridge ms {last.get('bridge_ms')} + device ms {last.get('device_ms')} = {total_ms(last)}; "
+                  f"speaker steering {last.get('speaker_steer')}")
             client.command("hangup", call_id=cid)
         finally:
             eng.stop()

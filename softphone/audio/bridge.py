@@ -24,12 +24,14 @@ on numpy views of PortAudio's buffers.
 Streams are open only while a call has media or a local sound plays; the ringer has its own stream on its
 own device. Mute disconnects the microphone from the call on the conference bridge (nothing reaches RTP).
 
-On the ``pulse`` backend the call streams are libpulse streams (:mod:`softphone.audio.pulse`): the clock
-thread pulls the captured audio itself right before each microphone frame (no capture callbacks, no
-second clock on that side), and the server asks for playback in 10 ms blocks on libpulse's thread. Other
-backends use PortAudio callbacks as before. ``stats()`` reports per direction the ring wait
-(``bridge_ms``), the device side (``device_ms``), underruns after the first second of a stream
-(``underruns``; the first second is ``startup_underruns``) and the drift estimate.
+On the ``pulse`` backend the call streams are libpulse streams (:mod:`softphone.audio.pulse`) driven by
+pjmedia's clock thread alone: it pulls the captured audio right before each microphone frame and pushes
+each speaker frame straight into the server's playback queue, which :class:`~softphone.audio.steer.QueueSteer`
+holds at 20 ms (no speaker ring, no Python on libpulse's thread). Local sounds without a call (ringback
+before media) play through a stream the server asks for audio on. Other backends use PortAudio callbacks
+and the two rings. ``stats()`` reports per direction the ring wait (``bridge_ms``), the device side
+(``device_ms``), underruns after the first second of a stream (``underruns``; the first second is
+``startup_underruns``) and the drift estimate.
 """
 
 from __future__ import annotations
@@ -491,11 +493,11 @@ class SoundDeviceMedia:
 
     def device_latency_ms(self) -> dict[str, float | None]:
         """Mean device latency of the open streams: capture → our ring, our ring → playback (what PortAudio
-        or the sound server reports; for pulled capture plus the mean wait in libpulse until the pull)."""
+        or the sound server reports; for pushed playback the queue ahead of each frame plus half a frame)."""
         si, ni, so, no = self._lat
+        # (a pulled capture's reading, taken at any moment between two pulls, already holds the mean wait in
+        # libpulse: its latency counts what is captured but not pulled yet)
         mic = si / ni * 1000 if ni else None
-        if mic is not None and self._pull_n:
-            mic += self._pull_sum / self._pull_n / 2 / RATE * 1000
         spk = so / no * 1000 if no else None
         push = self._push_out
         if push is not None and push.steer is not None and push.steer.stats.measured:
@@ -761,6 +763,7 @@ class SoundDeviceMedia:
         # A pulled capture arrives in whatever the server has, not in device blocks: its count is a fine
         # clock, so trust the fit after a quarter frame of slip (~20 s at 250 ppm) instead of a whole block.
         self.cap.fit_gate = FRAME // 4 if direct else None
+        self.cap.dip_hint = None
         # libpulse asks for playback audio on the server's schedule, including again after a rewind: its
         # request sizes are not a clock, so that ring steers on its level only
         self.play.estimate_drift = not direct
@@ -848,6 +851,10 @@ class SoundDeviceMedia:
                     self.cap.armed = self.play.armed = True
             if self._push_out is not None:
                 self._push_uf0 = self._push_out.underflows
+        ins = self._in_pull
+        if ins is not None and ins.max_chunk:
+            self.cap.dip_hint = ins.max_chunk      # the server's delivery granularity, over the last half second
+            ins.max_chunk = 0
         for i, s in ((0, self._in_stream), (2, self._out_stream)):
             if isinstance(s, PulseStream) and s.steer is None:
                 lat = s.latency_s()

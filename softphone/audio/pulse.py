@@ -6,9 +6,16 @@ thread polling the plugin, the plugin's own libpulse thread, and buffers sized f
 all streams share one libpulse context and its one thread; the server asks for audio (playback) or hands it
 over (capture) and the callback moves it to or from the bridge's rings right there, in buffers we size:
 
-* capture: ``fragsize`` = one 20 ms frame (10 ms blocks cost twice the wake-ups for 5 ms);
+* capture: ``fragsize`` = one 20 ms frame (10 ms blocks cost twice the wake-ups for 5 ms); during calls the
+  stream is *pulled* by pjmedia's clock thread (:meth:`PulseStream.pull`), no read callback;
 * playback: ``tlength`` = the total latency we want (``PA_STREAM_ADJUST_LATENCY``: the server sizes the
-  sink's own buffer to fit), ``minreq`` = one block.
+  sink's own buffer to fit), ``minreq`` = one block. During calls the stream is *pushed*
+  (:meth:`PulseStream.push`): pjmedia's clock thread writes each frame, the server pre-buffers to the target
+  before playing (and after an underrun), and :class:`~softphone.audio.steer.QueueSteer` keeps the queue
+  there against the drift between the two clocks. Callback mode (the server asks) is for local sounds.
+
+Every libpulse call checks for a fork with ``getpid()`` (a real system call, ~3 µs on a virtual machine):
+the pull copies whole server chunks with one ``memmove`` each rather than building array views.
 
 Used for the ``pulse`` device backend; :func:`available` says whether libpulse can be loaded and a server
 answers. Streams have the ``active``/``abort()``/``close()`` shape of sounddevice's, plus ``latency_s()``.
@@ -222,8 +229,12 @@ class PulseStream:
             # push mode: the caller's clock writes; the server pre-buffers up to the target before it plays
             # (and again after an underrun), the steer holds the queue there (see softphone.audio.steer)
             target = int(push_target_s * rate)
-            self.steer = QueueSteer(block, target, rate // 500, rate // 25)
+            # an underrun widens the target by 4 ms, up to 10 ms more; a calm minute gives 4 ms back
+            self.steer = QueueSteer(block, target, rate // 500, rate // 25, widen=rate // 250,
+                                    max_target=target + rate // 100, calm_frames=60 * rate // block)
+            self._seen_underflows = 0
             self._stretch = np.zeros(block + 2, dtype=np.int16)
+            self._zeros = np.zeros(rate // 50, dtype=np.int16)
             self._grid = np.arange(block, dtype=np.float64)
             attr = _BufferAttr(none, int(latency_s * rate) * bpf, (target + block // 2) * bpf, block * bpf, none)
         elif direction == "output":
@@ -239,6 +250,7 @@ class PulseStream:
         self._scratch = np.zeros(rate // 5, dtype=np.int16)    # pull(): up to 200 ms at once
         self._scratch_addr = self._scratch.ctypes.data
         self.dropped = 0                                         # samples a stalled puller never saw
+        self.max_chunk = 0                   # pull(): the largest piece the server delivered (reset by the user)
         self._pptr = ctypes.byref(self._ptr)      # made once: these run 50-300 times a second
         self._psize = ctypes.byref(self._size)
         self._usec = ctypes.c_uint64()
@@ -370,6 +382,12 @@ class PulseStream:
             lat: float | None = None
             if lib.pa_stream_get_latency(s, self._pusec, self._pneg) >= 0:
                 lat = (-usec.value if neg.value else usec.value) * self._rate_us
+            if self.underflows != self._seen_underflows:
+                self._seen_underflows = self.underflows
+                pad = steer.underrun()
+                if pad:
+                    z = self._zeros[:pad]
+                    lib.pa_stream_write(s, z.ctypes.data, pad << 1, None, 0, _SEEK_RELATIVE)
             n = steer.plan(lat)
             if n == 0:
                 self.skip_run += 1
@@ -403,6 +421,7 @@ class PulseStream:
                 if n == 0:
                     break
                 addr = ptr.value
+                self.max_chunk = max(self.max_chunk, n)
                 if addr:       # (NULL with a size: a hole in the stream)
                     # one memmove per server chunk: chunks come every few ms, views would cost more than the copy
                     if n >= cap:

@@ -139,6 +139,9 @@ class DriftRing:
         # False when one side's sample counts do not follow its clock (a sound server that rewinds and asks
         # for audio again): the slack control alone then keeps the level
         self.estimate_drift = True
+        # The writer's real granularity when its writes are not its blocks (a pulled capture gets whatever the
+        # server delivered in chunks of a few ms; the phase-wrap dip is one such chunk, not one pull)
+        self.dip_hint: int | None = None
         self.stats = RingStats()
 
     # -- state -------------------------------------------------------------------------------------
@@ -397,7 +400,7 @@ class DriftRing:
             guard = 0
             if self._rate:
                 # the dip is one block of whichever side moves in smaller blocks
-                dip = min(self._max_block, self._last_n)
+                dip = min(self._max_block, self._last_n, self.dip_hint or self._max_block)
                 cycle = dip / (abs(self._rate) * self._last_n * self.window)   # windows per wrap
                 guard = dip if cycle > recent.maxlen else 0
             lo = min(recent)

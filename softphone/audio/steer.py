@@ -23,6 +23,7 @@ class SteerStats:
     inserted: int = 0           # samples added by stretching frames
     removed: int = 0            # samples removed by squeezing frames
     skipped: int = 0            # whole frames dropped because the queue was far too long
+    underruns: int = 0          # the server ran dry (reported by the caller)
 
     def mean_latency(self) -> float:
         return self.latency_sum / self.measured if self.measured else 0.0
@@ -34,22 +35,47 @@ class QueueSteer:
     samples (None when it has no timing yet). ``target`` and ``band`` are in samples; ``skip_above`` is how far
     over the target a frame is dropped whole."""
 
-    def __init__(self, frame: int, target: int, band: int, skip_above: int, alpha: float = 1 / 25) -> None:
+    def __init__(self, frame: int, target: int, band: int, skip_above: int, alpha: float = 1 / 25,
+                 widen: int = 0, max_target: int | None = None, calm_frames: int = 3000) -> None:
         self.frame = frame
-        self.target = target
+        self.target = self.base = target
         self.band = band
         self.skip_above = skip_above
         self.alpha = alpha
+        self.widen = widen                     # target added per underrun (0: fixed target) ...
+        self.max_target = max_target if max_target is not None else target
+        self.calm_frames = calm_frames         # ... and given back after this many frames without one
+        self._calm = 0
+        self._dir = 0                          # correcting: +1 removing, -1 adding, 0 not
         self.level: float | None = None        # smoothed latency
         self.stats = SteerStats()
 
     def reset(self) -> None:
         self.level = None
+        self.target = self.base
+        self._calm = 0
+        self._dir = 0
         self.stats = SteerStats()
+
+    def underrun(self) -> int:
+        """The server ran dry (a late frame): widen the target, as a jitter buffer does, so that the same
+        lateness is absorbed next time. Returns the samples of silence to queue now to get there at once (the
+        stream is re-buffering anyway: nothing audible is added)."""
+        self.stats.underruns += 1
+        self._calm = 0
+        step = min(self.widen, self.max_target - self.target)
+        self.target += step
+        if self.level is not None:
+            self.level += step
+        return step
 
     def plan(self, latency: float | None) -> int:
         st = self.stats
         st.writes += 1
+        self._calm += 1
+        if self._calm >= self.calm_frames and self.target > self.base:
+            self._calm = 0
+            self.target = max(self.base, self.target - self.widen)
         if latency is None:
             return self.frame
         st.measured += 1
@@ -61,10 +87,16 @@ class QueueSteer:
             # the frame is gone: the smoothed level follows the drop at once (no overshoot from lag)
             self.level = lvl - self.frame
             return 0
-        if abs(err) <= self.band:
+        # hysteresis: start correcting outside the band, keep on until the target is crossed (with drift the
+        # level then swings between the band's edge and the target instead of riding the edge)
+        if self._dir == 0 and abs(err) > self.band:
+            self._dir = 1 if err > 0 else -1
+        elif self._dir * err <= 0:
+            self._dir = 0
+        if self._dir == 0:
             return self.frame
         step = 1 if abs(err) <= 3 * self.band else 2
-        if err > 0:
+        if self._dir > 0:
             st.removed += step
             return self.frame - step
         st.inserted += step

@@ -113,6 +113,25 @@ def test_the_writer_stalling_refills_through_prebuffering() -> None:
     assert max(seen[-500:]) < 36 * MS and min(seen[-500:]) > 10 * MS
 
 
+def test_late_frames_widen_the_target_until_absorbed_and_a_calm_minute_gives_it_back() -> None:
+    """The writer is 14 ms late every 10 s for two minutes (a busy machine), then calm for three."""
+    steer = QueueSteer(FRAME, 20 * MS, 2 * MS, 40 * MS, widen=4 * MS, max_target=30 * MS, calm_frames=3000)
+    srv = Server(0.0003, prebuf=20 * MS)
+    widest = 0
+    for k in range(300 * 50):
+        late = 0.014 if k < 120 * 50 and k % 500 == 499 else 0.0
+        srv.advance(k * 0.02 + late)
+        before = srv.underruns
+        lat = srv.latency()
+        if srv.underruns != before or (k and srv.underruns > steer.stats.underruns):
+            srv.write(steer.underrun())
+        srv.write(steer.plan(lat))
+        widest = max(widest, steer.target)
+    assert 1 <= srv.underruns <= 3, srv.underruns          # the first late frames only, not one every 10 s
+    assert 20 * MS < widest <= 30 * MS
+    assert steer.target == 20 * MS                          # given back once calm
+
+
 def test_no_reading_writes_the_frame_as_is() -> None:
     steer = QueueSteer(FRAME, 20 * MS, 2 * MS, 40 * MS)
     assert steer.plan(None) == FRAME
