@@ -27,7 +27,7 @@ own device. Mute disconnects the microphone from the call on the conference brid
 On the ``pulse`` backend the call streams are libpulse streams (:mod:`softphone.audio.pulse`) driven by
 pjmedia's clock thread alone: it pulls the captured audio right before each microphone frame and pushes
 each speaker frame straight into the server's playback queue, which :class:`~softphone.audio.steer.QueueSteer`
-holds at 20 ms (no speaker ring, no Python on libpulse's thread). Local sounds without a call (ringback
+holds at 24 ms (no speaker ring, no Python on libpulse's thread). Local sounds without a call (ringback
 before media) play through a stream the server asks for audio on. Other backends use PortAudio callbacks
 and the two rings. ``stats()`` reports per direction the ring wait (``bridge_ms``), the device side
 (``device_ms``), underruns after the first second of a stream (``underruns``; the first second is
@@ -97,7 +97,7 @@ class Tuning:
     pulse_out_latency_s: float = 0.03         # playback buffer incl. the sink's (ADJUST_LATENCY)
     pulse_out_block: int = 160                # ... topped up in blocks of this many samples
     pulse_push: bool = True                   # libpulse playback written by pjmedia's clock thread, no ring
-    pulse_push_target_ms: float = 20.0        # ... the server's queue right before each write
+    pulse_push_target_ms: float = 24.0        # ... the server's queue right before each write
     pulse_push_tlength_ms: float = 50.0       # ... the buffer it sizes the sink for (ADJUST_LATENCY)
     pulse_mic_target_ms: float = 8.0          # mic ring when capture is pulled right before each read
     pulse_mic_low_ms: float = 3.0
@@ -292,6 +292,7 @@ class SoundDeviceMedia:
         self._in_pull: PulseStream | None = None   # direct libpulse capture, pulled by the clock thread
         self._push_out: PulseStream | None = None  # direct libpulse playback, pushed by the clock thread
         self._push_uf0 = 0                         # its underflows before the rings were armed
+        self._told_underruns = (0, 0)
         self._mixbuf = np.zeros(FRAME, dtype=np.int16)
         self._pull_n = 0
         self._pull_sum = 0
@@ -774,6 +775,7 @@ class SoundDeviceMedia:
         self._arm_at = time.monotonic() + WARMUP_S
         self._opened_at = time.monotonic()
         self._in_n = self._out_n = 0
+        self._told_underruns = (0, 0)
         self._pair_has_call = bool(self._calls)
         self._seen = (0, 0, self._opened_at)
         self._lat = [0.0, 0, 0.0, 0]
@@ -841,6 +843,15 @@ class SoundDeviceMedia:
     def _watchdog(self) -> None:
         if self._out_stream is None:
             return
+        if not self._arm_at:
+            # each gap is logged with when it came (after the stream opened): the pattern tells a machine that
+            # was busy for a moment from a device that drifts or a setting that is too tight
+            st = self.bridge_stats()
+            now_u = (st["underruns"]["mic"], st["underruns"]["speaker"])
+            if now_u != self._told_underruns and any(now_u):
+                log.info("audio underruns mic %d, speaker %d at %.1f s into the stream (slack ms %s)",
+                         now_u[0], now_u[1], time.monotonic() - self._opened_at, st["slack_ms"])
+            self._told_underruns = now_u
         if not self.play.estimate_drift and self._in_pull is not None:
             # the same two clocks (pjmedia's and the sound server's), the other way round
             self.play.set_rate(-self.cap.rate)
