@@ -23,6 +23,7 @@ import contextlib
 import importlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -105,10 +106,12 @@ PULSE_RETRY_S = 5.0
 
 def _hw_signature() -> tuple[str, ...] | None:
     """What the kernel has as sound devices (Linux: /dev/snd nodes and the card list); None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         nodes = sorted(os.listdir("/dev/snd"))
     except OSError:
-        return None
+        nodes = []                   # no sound hardware (a container, a server): nothing until it appears
     try:
         with open("/proc/asound/cards", encoding="utf-8", errors="replace") as f:
             cards = f.read()
