@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,12 +49,31 @@ def total_ms(a: dict[str, Any]) -> dict[str, float | None]:
     return {k: round((b.get(k) or 0.0) + (d.get(k) or 0.0), 1) for k in ("mic", "speaker")}
 
 
+# A timer in a process of its own (no GIL, no audio): how late a 5 ms sleep wakes up. Lateness the machine
+# gives any process is what the call's 20 ms clock also gets; printed with its time for comparison with the
+# underruns the engine logs.
+STALL_PROBE = r"""
+import sys, time
+t0 = float(sys.argv[1]); nxt = time.monotonic()
+while True:
+    nxt += 0.005
+    d = nxt - time.monotonic()
+    if d > 0:
+        time.sleep(d)
+    late = time.monotonic() - nxt
+    if late > 0.012:
+        print(f"{time.monotonic() - t0:.1f} {late * 1000:.0f}", flush=True)
+        nxt = time.monotonic()
+"""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--every", type=float, default=30.0)
     ap.add_argument("--aec", action="store_true")
     args = ap.parse_args()
+    probe: subprocess.Popen[str] | None = None
     work = Path(tempfile.mkdtemp(prefix="sp-longcall-"))
     aec = str(args.aec).lower()
     with harness.pulse_daemon() as d:
@@ -76,6 +96,8 @@ def main() -> int:
 
             wait_for(call, 10, interval=0.02, what="call established")
             t0 = time.monotonic()
+            probe = subprocess.Popen([sys.executable, "-c", STALL_PROBE, repr(t0)], stdout=subprocess.PIPE,
+                                     text=True)
             c0 = proc_cpu_s(eng.proc.pid)
             print(f"{args.minutes:.0f}-minute G.711 call through softphone serve, sipp echo peer; "
                   f"started with load average {loadavg()}")
@@ -100,7 +122,18 @@ def main() -> int:
                   f"bridge ms {last.get('bridge_ms')} + device ms {last.get('device_ms')} = {total_ms(last)}; "
                   f"speaker steering {last.get('speaker_steer')}")
             client.command("hangup", call_id=cid)
+            probe.terminate()
+            late = (probe.communicate(timeout=5)[0] or "").split("\n")
+            stalls = [x for x in late if x.strip()]
+            print(f"machine stalls (a 5 ms timer in a separate process woke > 12 ms late): {len(stalls)}"
+                  + "".join(f"\n  at {x.split()[0]} s: {x.split()[1]} ms late" for x in stalls[:20]))
+            log = eng.stderr_path.read_text(errors="replace") if eng.stderr_path.exists() else ""
+            events = [ln.split(" INFO ")[-1] for ln in log.splitlines() if "audio underruns" in ln]
+            print(f"engine's underrun log (stream opened ~ at call start): {len(events)}"
+                  + "".join(f"\n  {e}" for e in events))
         finally:
+            if probe is not None and probe.poll() is None:
+                probe.kill()
             eng.stop()
             feed.stop()
             sipp.stop()
