@@ -126,7 +126,7 @@ def main() -> int:
             late = (probe.communicate(timeout=5)[0] or "").split("\n")
             stalls = [x for x in late if x.strip()]
             print(f"machine stalls (a 5 ms timer in a separate process woke > 12 ms late): {len(stalls)}"
-                  + "".join(f"\n  at {x.split()[0]} s: {x.split()[1]} ms late" for x in stalls[:20]))
+                  + "".join(f"\n  at {x.split()[0]} s: {x.split()[1]} ms late" for x in stalls[:40]))
             log = eng.stderr_path.read_text(errors="replace") if eng.stderr_path.exists() else ""
             events = [ln.split(" INFO ")[-1] for ln in log.splitlines() if "audio underruns" in ln]
             print(f"engine's underrun log (stream opened ~ at call start): {len(events)}"
