@@ -295,7 +295,6 @@ class SoundDeviceMedia:
         self._told_underruns = (0, 0)
         self._mixbuf = np.zeros(FRAME, dtype=np.int16)
         self._pull_n = 0
-        self._pull_sum = 0
         self._arm_at = 0.0
         self._pair_has_call = False
         self._last_rescue = 0.0
@@ -509,12 +508,8 @@ class SoundDeviceMedia:
 
     def bridge_stats(self) -> dict[str, Any]:
         c, p = self.cap.stats, self.play.stats
-        spk_under, spk_startup = p.underruns, p.unarmed_underruns
+        spk_under, spk_startup = self._speaker_underruns()
         push = self._push_out
-        if push is not None:
-            # no ring on that side: the server's own underflows, those before arming counted apart
-            spk_startup = self._push_uf0 if not self._arm_at else push.underflows
-            spk_under = push.underflows - self._push_uf0 if not self._arm_at else 0
         return {
             "input_device": self.input_device.description if self.input_device else "default",
             "output_device": self.output_device.description if self.output_device else "default",
@@ -538,6 +533,15 @@ class SoundDeviceMedia:
         }
 
     # ------------------------------------------------------------------ internals
+
+    def _speaker_underruns(self) -> tuple[int, int]:
+        """(after arming, before it): the ring's, or with pushed playback the server's own underflows."""
+        push = self._push_out
+        if push is None:
+            return self.play.stats.underruns, self.play.stats.unarmed_underruns
+        if self._arm_at:
+            return 0, push.underflows
+        return push.underflows - self._push_uf0, self._push_uf0
 
     def _bridge_ms(self) -> float:
         dev_ms = self.device_latency_ms()
@@ -573,7 +577,6 @@ class SoundDeviceMedia:
             if got:
                 self._in_n += 1
                 self._pull_n += 1
-                self._pull_sum += got
         self.cap.read_into(out)
         proc = self._proc
         if proc is not None:
@@ -780,7 +783,6 @@ class SoundDeviceMedia:
         self._seen = (0, 0, self._opened_at)
         self._lat = [0.0, 0, 0.0, 0]
         self._pull_n = 0
-        self._pull_sum = 0
         try:
             if direct and tu.pulse_push and self._calls:
                 out = PulseStream("output", None, device=dout.name if dout else None, rate=RATE, block=FRAME,
@@ -846,11 +848,13 @@ class SoundDeviceMedia:
         if not self._arm_at:
             # each gap is logged with when it came (after the stream opened): the pattern tells a machine that
             # was busy for a moment from a device that drifts or a setting that is too tight
-            st = self.bridge_stats()
-            now_u = (st["underruns"]["mic"], st["underruns"]["speaker"])
+            now_u = (self.cap.stats.underruns, self._speaker_underruns()[0])
             if now_u != self._told_underruns and any(now_u):
-                log.info("audio underruns mic %d, speaker %d at %.1f s into the stream (slack ms %s)",
-                         now_u[0], now_u[1], time.monotonic() - self._opened_at, st["slack_ms"])
+                push = self._push_out
+                spk_slack = push.steer.target if push is not None and push.steer else self.play.target
+                log.info("audio underruns mic %d, speaker %d at %.1f s into the stream (slack ms mic %.1f, "
+                         "speaker %.1f)", now_u[0], now_u[1], time.monotonic() - self._opened_at,
+                         self.cap.target / RATE * 1000, spk_slack / RATE * 1000)
             self._told_underruns = now_u
         if not self.play.estimate_drift and self._in_pull is not None:
             # the same two clocks (pjmedia's and the sound server's), the other way round
