@@ -103,7 +103,6 @@ def _load() -> Any:
         "pa_stream_write": ([_P, _P, ctypes.c_size_t, _P, ctypes.c_int64, ctypes.c_int], ctypes.c_int),
         "pa_stream_peek": ([_P, ctypes.POINTER(_P), ctypes.POINTER(ctypes.c_size_t)], ctypes.c_int),
         "pa_stream_drop": ([_P], ctypes.c_int),
-        "pa_stream_writable_size": ([_P], ctypes.c_size_t),
         "pa_stream_get_latency": ([_P, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_int)],
                                   ctypes.c_int),
         "pa_stream_disconnect": ([_P], ctypes.c_int),

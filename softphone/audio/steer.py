@@ -50,13 +50,6 @@ class QueueSteer:
         self.level: float | None = None        # smoothed latency
         self.stats = SteerStats()
 
-    def reset(self) -> None:
-        self.level = None
-        self.target = self.base
-        self._calm = 0
-        self._dir = 0
-        self.stats = SteerStats()
-
     def underrun(self) -> int:
         """The server ran dry (a late frame): widen the target, as a jitter buffer does, so that the same
         lateness is absorbed next time. Returns the samples of silence to queue now to get there at once (the

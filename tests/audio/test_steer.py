@@ -121,9 +121,8 @@ def test_late_frames_widen_the_target_until_absorbed_and_a_calm_minute_gives_it_
     for k in range(300 * 50):
         late = 0.014 if k < 120 * 50 and k % 500 == 499 else 0.0
         srv.advance(k * 0.02 + late)
-        before = srv.underruns
         lat = srv.latency()
-        if srv.underruns != before or (k and srv.underruns > steer.stats.underruns):
+        if srv.underruns > steer.stats.underruns:      # the stream reports each underflow once
             srv.write(steer.underrun())
         srv.write(steer.plan(lat))
         widest = max(widest, steer.target)
