@@ -8,14 +8,8 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
-APT_PACKAGES=(
-  python3-venv python3-dev nodejs npm
-  kamailio kamailio-tls-modules sip-tester baresip linphone-cli
-  pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins alsa-utils
-  xvfb chromium libnss3-tools libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0
-  libnss3 libegl1 libxdamage1 libasound2 libdbus-1-3 libglib2.0-0 libhidapi-hidraw0 sox xdotool
-  trayer xdg-utils imagemagick
-)
+# One list per area in packaging/apt/*.txt (base, and what each test area adds), so lists never collide.
+mapfile -t APT_PACKAGES < <(cat packaging/apt/*.txt | sed 's/#.*//' | tr -s ' \t' '\n' | grep -v '^$' | sort -u)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
