@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from softphone import paths
+from softphone.core.sipuri import SIP_URI as _SIP_ADDR
 from softphone.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -38,12 +39,21 @@ HUBSPOT_ORIGINS = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
-_SIP_ADDR = re.compile(
-    r"^(?P<scheme>sips?):(?:(?P<user>[A-Za-z0-9\-_.!~*'()&=+$,%]+)@)?"
-    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?)(?::(?P<port>[0-9]{1,5}))?"
-    r"(?P<params>(?:;[A-Za-z0-9\-_.!~*'%]+(?:=[A-Za-z0-9\-_.!~*'%]+)?)*)$"
-)
 _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?$")
+# host or host:port (a name, an IPv4 address or a bracketed IPv6 address): STUN/TURN servers, trusted peers
+_HOSTPORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?)"
+                       r"(?::(?P<port>[0-9]{1,5}))?$")
+# characters that would end a SIP header or a quoted string if they reached one (CRLF injection, quotes)
+_HEADER_UNSAFE = re.compile(r'[\x00-\x1f\x7f"<>\\]')
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def _check_hostport(value: str) -> str:
+    v = value.strip()
+    m = _HOSTPORT.match(v)
+    if not m or (m.group("port") is not None and not 0 < int(m.group("port")) < 65536):
+        raise ValueError(f"{value!r} must be host or host:port, like stun.example.com:3478")
+    return v
 
 
 def _check_sip(value: str, *, need_user: bool) -> str:
@@ -74,6 +84,19 @@ class AccountConfig(_Strict):
     tls_ca_file: str | None = None
     tls_verify_server: bool = True
     enabled: bool = True
+    # Who may ring this account when it has neither registrar nor proxy (with one, only that flow may):
+    # hosts or host:port; "host" alone means this machine. The demo line only ever accepts itself.
+    accept_calls_from: list[str] = Field(default_factory=list)
+    # The rep's own number as HubSpot should log it (hs_call_from_number), E.164.
+    caller_id_number: str | None = None
+    # NAT traversal (all optional): STUN for the public address, ICE for media, TURN as the relay of last resort
+    # (its password lives in the keyring: softphone account set-password NAME --turn).
+    stun_servers: list[str] = Field(default_factory=list)
+    ice: bool = False
+    turn_server: str | None = None
+    turn_transport: Literal["udp", "tcp", "tls"] = "udp"
+    turn_username: str | None = None
+    keepalive_s: int = Field(default=15, ge=0, le=3600)   # UDP / CRLF keep-alives; 0 = off
 
     @field_validator("name")
     @classmethod
@@ -81,6 +104,33 @@ class AccountConfig(_Strict):
         if not _NAME.match(v):
             raise ValueError("must be 1-64 letters, digits, spaces, '.', '_' or '-'")
         return v
+
+    @field_validator("auth_username", "display_name", "turn_username")
+    @classmethod
+    def _header_safe(cls, v: str | None) -> str | None:
+        if v is not None and _HEADER_UNSAFE.search(v):
+            raise ValueError("must not contain quotes, angle brackets, backslashes or control characters")
+        return v
+
+    @field_validator("accept_calls_from", "stun_servers")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        return [_check_hostport(h) for h in v]
+
+    @field_validator("turn_server")
+    @classmethod
+    def _turn(cls, v: str | None) -> str | None:
+        return None if v is None or v == "" else _check_hostport(v)
+
+    @field_validator("caller_id_number")
+    @classmethod
+    def _caller_id(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        compact = re.sub(r"[\s\-.()]", "", v)
+        if not _E164.match(compact):
+            raise ValueError("must be a phone number in E.164 form, like +14155550100")
+        return compact
 
     @field_validator("sip_uri")
     @classmethod
@@ -159,15 +209,43 @@ class HeadsetConfig(_Strict):
     device: str | None = None
 
 
+HUBSPOT_API = "https://api.hubapi.com"
+
+
+class HubSpotConfig(_Strict):
+    """CRM logging outside the widget (the private-app token lives in the keyring: softphone hubspot connect)."""
+
+    api_base_url: str = HUBSPOT_API
+    log_calls: bool = True
+    lookup_callers: bool = True
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _base(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~\-/]*)?$", v):
+            raise ValueError("must be an http(s) URL like https://api.hubapi.com")
+        return v
+
+
 class Settings(_Strict):
     accounts: list[AccountConfig] = Field(default_factory=list)
     widget: WidgetConfig = Field(default_factory=WidgetConfig)
     audio: AudioConfig = Field(default_factory=AudioConfig)
     headset: HeadsetConfig = Field(default_factory=HeadsetConfig)
+    hubspot: HubSpotConfig = Field(default_factory=HubSpotConfig)
     demo_line: Literal["auto", "on", "off"] = "auto"
     no_answer_timeout_s: int = Field(default=60, ge=5, le=600)
+    # an inbound call nobody answers ends as MISSED after this long (strangers cannot keep the phone ringing)
+    inbound_ring_timeout_s: int = Field(default=60, ge=5, le=600)
     sip_port: int = Field(default=0, ge=0, le=65535)
     sip_bind_address: str | None = None
+    # INVITEs from anyone but the account's registrar/proxy (or accept_calls_from): "reject" = 403, "ignore" = no answer
+    stranger_calls: Literal["reject", "ignore"] = "reject"
+    # the User-Agent / Server header; no version by default (scanners fingerprint versions)
+    user_agent: str = Field(default="Softphone", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 ._/()+\-]+$")
+    # tel:/sip:/callto: links fill the dialer and wait for the rep to press Call
+    confirm_link_dial: bool = True
 
     @model_validator(mode="after")
     def _unique(self) -> Settings:

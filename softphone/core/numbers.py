@@ -13,16 +13,11 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from softphone.core.sipuri import SIP_URI
 from softphone.errors import InvalidNumber
 
 MAX_INPUT = 256
 _EXTENSION = re.compile(r"^[0-9*#]{1,8}$")
-# user@host[:port][;params] with RFC 3261 unreserved-ish characters only; no headers (?), no brackets, no spaces.
-_SIP_URI = re.compile(
-    r"^(?P<scheme>sips?):(?:(?P<user>[A-Za-z0-9\-_.!~*'()&=+$,%]+)@)?"
-    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?)"
-    r"(?::(?P<port>[0-9]{1,5}))?(?P<params>(?:;[A-Za-z0-9\-_.!~*'%]+(?:=[A-Za-z0-9\-_.!~*'%]+)?)*)$"
-)
 _DIAL_CHARS = re.compile(r"^[0-9+()\-.\s/]+(?:\s*(?:x|ext\.?|#)\s*[0-9]{1,6})?$", re.IGNORECASE)
 
 
@@ -85,7 +80,7 @@ def normalize(text: object, default_country: str | None = "US") -> DialTarget:
 def _sip_uri(raw: str) -> DialTarget:
     scheme, _, rest = raw.partition(":")
     raw = scheme.lower() + ":" + rest
-    m = _SIP_URI.match(raw)
+    m = SIP_URI.match(raw)
     if not m:
         raise InvalidNumber(f"“{_preview(raw)}” is not a valid SIP address.")
     port = m.group("port")
