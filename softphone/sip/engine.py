@@ -44,6 +44,7 @@ from softphone.core.events import (
     SipTransferProgress,
 )
 from softphone.core.numbers import display_name, display_remote
+from softphone.sip import mediacfg, nat
 from softphone.sip.media import ConferenceOnlyMedia, MediaBridge
 
 log = logging.getLogger(__name__)
@@ -288,17 +289,7 @@ class SipEngine:
         cfg.logConfig.consoleLevel = level
         cfg.logConfig.writer = self._log_writer
         cfg.logConfig.decor = 0
-        cfg.medConfig.clockRate = 16000
-        cfg.medConfig.sndClockRate = 16000
-        cfg.medConfig.ecTailLen = 0  # no sound device here: echo cancelling is done in the audio bridge
-        cfg.medConfig.noVad = True
-        # 3-4: pjmedia's small resampling filter for 8 kHz codecs on the 16 kHz bridge (the large one cost
-        # ~0.5 % of a core per G.711 call, measured; no audible difference on narrowband speech)
-        cfg.medConfig.quality = 4
-        # RTP shares the SIP endpoint's ioqueue: the SIP worker polls both (an ioqueue and thread of its own add
-        # a second 100-a-second poll loop: ~0.4 % of a core idle on a VM, measured)
-        cfg.medConfig.hasIoqueue = False
-        cfg.medConfig.threadCnt = 0
+        mediacfg.configure_endpoint(cfg.medConfig)
         ep.libInit(cfg)
         self.ep = ep
         for name, kind in (("udp", pj.PJSIP_TRANSPORT_UDP), ("tcp", pj.PJSIP_TRANSPORT_TCP),
@@ -327,6 +318,7 @@ class SipEngine:
             raise RuntimeError("no UDP SIP transport could be created (port in use?)")
         ep.audDevManager().setNullDev()
         ep.libStart()
+        mediacfg.configure_codecs(ep)
         self.media.start(ep)
         log.info("SIP endpoint up: %s", self.transport_info)
 
@@ -469,16 +461,7 @@ class SipEngine:
             acfg.mediaConfig.srtpUse = (pj.PJMEDIA_SRTP_MANDATORY if a.srtp == "mandatory"
                                         else pj.PJMEDIA_SRTP_OPTIONAL)
             acfg.mediaConfig.srtpSecureSignaling = 0
-        acfg.natConfig.udpKaIntervalSec = 15
-        # RTP on any free port: the default 4000+ range collides with other SIP apps (and every bind
-        # failure is a logged retry on the dial path)
-        acfg.mediaConfig.transportConfig.port = 0
-        if self._bind:
-            acfg.mediaConfig.transportConfig.boundAddress = self._bind
-            acfg.mediaConfig.transportConfig.publicAddress = self._bind
-            acfg.natConfig.contactRewriteUse = 0
-            acfg.natConfig.viaRewriteUse = 0
-            acfg.natConfig.sdpNatRewriteUse = 0
+        nat.configure_account(acfg, a, bind_address=self._bind)
         acc = _Account(self, a.name)
         acc.has_registrar = a.registrar is not None
         self._accounts[a.name] = acc
