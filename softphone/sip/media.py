@@ -33,6 +33,20 @@ class MediaBridge(Protocol):
     def stop(self) -> None:
         """Before libDestroy: destroy every AudioMediaPort (pjsua2 asserts otherwise)."""
 
+    # The engine calls these unconditionally (no hasattr): implementations without devices make them no-ops.
+
+    def record_quality(self, call_id: str, call: Any, med_idx: int) -> dict[str, Any]:
+        """On the SIP thread while the call's stream still exists: keep its RTCP figures for history."""
+
+    def sync_calls(self, states: list[str]) -> None:
+        """The states of all calls changed: local sounds follow (ringtone, ringback, call waiting)."""
+
+    def play_dtmf(self, digits: str) -> None:
+        """Keypad feedback for the rep."""
+
+    def reconfigure(self, config: Any) -> None:
+        """``[audio]`` settings changed: switch devices and processing at once."""
+
 
 class ConferenceOnlyMedia:
     """No sound devices (headless tests, PortAudio missing): the call is wired to pjsua's null device exactly as
@@ -92,3 +106,15 @@ class ConferenceOnlyMedia:
 
     def stop(self) -> None:
         self._media.clear()
+
+    def record_quality(self, call_id: str, call: Any, med_idx: int) -> dict[str, Any]:
+        return {}
+
+    def sync_calls(self, states: list[str]) -> None:
+        return None
+
+    def play_dtmf(self, digits: str) -> None:
+        return None
+
+    def reconfigure(self, config: Any) -> None:
+        return None
