@@ -2,11 +2,16 @@
 
 Never written to config, logs, history or process arguments. Tests point ``PYTHON_KEYRING_BACKEND`` at a
 file backend in a temp dir.
+
+The HubSpot private-app access token (CRM logging, caller lookup) lives under ``hubspot:access-token``;
+``SOFTPHONE_HUBSPOT_TOKEN`` in the environment overrides it (headless machines and CI, where no keyring
+runs).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
 import keyring
 import keyring.errors
@@ -15,6 +20,8 @@ from softphone.errors import SecretError
 
 SERVICE = "softphone"
 HUBSPOT_KEY = "hubspot:developer-api-key"
+HUBSPOT_TOKEN_KEY = "hubspot:access-token"
+HUBSPOT_TOKEN_ENV = "SOFTPHONE_HUBSPOT_TOKEN"
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +57,33 @@ def delete_password(account: str) -> bool:
 def backend_name() -> str:
     kr = keyring.get_keyring()
     return f"{type(kr).__module__}.{type(kr).__name__}"
+
+
+def hubspot_token_source() -> str | None:
+    """Where the HubSpot access token comes from: "env", "keyring" or None (not connected)."""
+    if os.environ.get(HUBSPOT_TOKEN_ENV, "").strip():
+        return "env"
+    return "keyring" if get_password(HUBSPOT_TOKEN_KEY) else None
+
+
+def get_hubspot_token() -> str | None:
+    """The private-app access token: ``SOFTPHONE_HUBSPOT_TOKEN`` if set, else the keyring; None if neither."""
+    env = os.environ.get(HUBSPOT_TOKEN_ENV, "").strip()
+    if env:
+        return env
+    return get_password(HUBSPOT_TOKEN_KEY) or None
+
+
+def set_hubspot_token(token: str) -> None:
+    if not token.strip():
+        raise SecretError("Empty access token refused.")
+    try:
+        keyring.set_password(SERVICE, HUBSPOT_TOKEN_KEY, token.strip())
+    except keyring.errors.KeyringError as exc:
+        raise SecretError(f"Could not store the HubSpot token in the keyring ({type(exc).__name__}). Unlock a "
+                          f"keyring, or set {HUBSPOT_TOKEN_ENV} in the environment instead.") from None
+
+
+def delete_hubspot_token() -> bool:
+    """Forget the stored token; False when there was none."""
+    return delete_password(HUBSPOT_TOKEN_KEY)

@@ -1,0 +1,41 @@
+"""Bus events of the HubSpot CRM service (``softphone.hubspot.logging_service``).
+
+Frozen like the core events: every surface sees the same value. ``CallerIdentified`` arrives some time after the
+call's first ``CallUpdated`` (the ring never waits for it); surfaces show ``name``/``company`` when it comes and
+link ``record_url`` (the contact in HubSpot). A lookup that finds nobody, or fails, publishes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CallerIdentified:
+    """The HubSpot contact behind a call's remote number."""
+
+    call_id: str
+    number: str                 # the remote number as looked up (E.164)
+    name: str                   # "First Last", or the e-mail address when the contact has no name
+    company: str                # the contact's company ('' when none)
+    contact_id: int
+    record_url: str             # the contact record in HubSpot ('' while the portal is unknown)
+
+    def to_json(self) -> dict[str, Any]:
+        """The event's JSON for the control API / window stream (``type`` = ``caller``)."""
+        return {"type": "caller", "call_id": self.call_id, "number": self.number, "name": self.name,
+                "company": self.company, "contact_id": self.contact_id, "record_url": self.record_url}
+
+
+@dataclass(frozen=True)
+class CallLogged:
+    """A call the widget did not own was written to HubSpot through the CRM API (created or updated)."""
+
+    call_id: str
+    engagement_id: int
+    created: bool               # False: an update (notes/outcome) of the same engagement
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "call_logged", "call_id": self.call_id, "engagement_id": self.engagement_id,
+                "created": self.created}
