@@ -131,9 +131,6 @@ async def _serve(settings: cfg.Settings, data_dir: Path) -> int:
         return 1
     ready["pid"] = os.getpid()
     ready["control_socket"] = str(data_dir / "ctl.sock")
-    widget = next((s for s in engine.services if s.name == "widget"), None)
-    if widget is not None and hasattr(widget, "url"):
-        ready["widget_url"] = widget.url
     print(json.dumps(ready), flush=True)
     await stop.wait()
     log.info("shutting down")
@@ -225,33 +222,38 @@ def _describe(name: str, r: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------- accounts
 
 
+def _account_command(command: str, **args: Any) -> dict[str, Any]:
+    """Run an account command in the running engine (so it re-registers at once), or, with no engine running,
+    through the same ``AccountService`` directly on the config file and keyring."""
+    from softphone.control.client import ControlClient
+
+    client = ControlClient(paths.data_dir())
+    if client.is_running():
+        return client.command(command, **args)
+    from softphone.accounts import AccountService
+
+    svc = AccountService()
+    if command == "account_save":
+        return {"account": svc.save(args["account"], args.get("original_name")).model_dump(mode="json")}
+    if command == "account_remove":
+        return {"removed": svc.remove(args["name"])}
+    if command == "set_password":
+        return {"account": svc.set_password(args["account"], args["password"], turn=args.get("turn", False))}
+    raise AssertionError(command)
+
+
 def cmd_account_add(args: argparse.Namespace) -> int:
-    from softphone import config as cfg
-
+    fields = {"name": args.name, "sip_uri": args.sip_uri, "registrar": args.registrar, "proxy": args.proxy,
+              "transport": args.transport, "auth_username": args.auth_username,
+              "default_country": args.default_country, "display_name": args.display_name}
     try:
-        settings = cfg.load(env_origins=False)
-        if settings.account(args.name):
-            return _die(f"an account named {args.name!r} already exists (remove it first).", 2)
-        acc = cfg.AccountConfig(
-            name=args.name, sip_uri=args.sip_uri, registrar=args.registrar, proxy=args.proxy,
-            transport=args.transport, auth_username=args.auth_username, default_country=args.default_country,
-            display_name=args.display_name,
-        )
-        settings.accounts = [*settings.accounts, acc]
-        path = cfg.save(settings)
-    except ConfigError as exc:
-        return _die(exc.message, 2)
-    except Exception as exc:
-        from pydantic import ValidationError
-
-        if isinstance(exc, ValidationError):
-            errs = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-                             for e in exc.errors())
-            return _die(f"invalid account: {errs}", 2)
-        raise
-    print(f"added account {acc.name} to {path}")
-    if acc.auth_username:
-        print(f"now store its password: softphone account set-password {acc.name!r}")
+        acc = _account_command("account_save", account={k: v for k, v in fields.items() if v is not None})
+    except SoftphoneError as exc:
+        return _die(exc.message.replace("Account not saved: ", "invalid account: "), 2)
+    name = acc["account"]["name"]
+    print(f"added account {name}")
+    if args.auth_username:
+        print(f"now store its password: softphone account set-password {name!r}")
     return 0
 
 
@@ -282,43 +284,29 @@ def cmd_account_list(args: argparse.Namespace) -> int:
 
 
 def cmd_account_remove(args: argparse.Namespace) -> int:
-    from softphone import config as cfg
-    from softphone import secrets
-
     try:
-        settings = cfg.load(env_origins=False)
-        if not settings.account(args.name):
-            return _die(f"no account named {args.name!r}.", 2)
-        settings.accounts = [a for a in settings.accounts if a.name != args.name]
-        cfg.save(settings)
-        secrets.delete_password(args.name)
+        _account_command("account_remove", name=args.name)
     except SoftphoneError as exc:
         return _die(exc.message, 2)
-    print(f"removed account {args.name} (and its keyring password)")
+    print(f"removed account {args.name} (and its keyring passwords)")
     return 0
 
 
 def cmd_account_set_password(args: argparse.Namespace) -> int:
-    from softphone import config as cfg
     from softphone import secrets
 
-    try:
-        settings = cfg.load()
-    except ConfigError as exc:
-        return _die(exc.message, 2)
-    if not settings.account(args.name):
-        return _die(f"no account named {args.name!r}.", 2)
+    what = "TURN password" if args.turn else "password"
     if sys.stdin.isatty():
         import getpass
 
-        password = getpass.getpass(f"Password for {args.name}: ")
+        password = getpass.getpass(f"{what.capitalize()} for {args.name}: ")
     else:
         password = sys.stdin.readline().rstrip("\r\n")
     try:
-        secrets.set_password(args.name, password)
+        _account_command("set_password", account=args.name, password=password, turn=args.turn)
     except SoftphoneError as exc:
-        return _die(exc.message, 1)
-    print(f"password for {args.name} stored in the keyring ({secrets.backend_name()})")
+        return _die(exc.message, 2 if exc.message.startswith("No account") else 1)
+    print(f"{what} for {args.name} stored in the keyring ({secrets.backend_name()})")
     return 0
 
 
@@ -446,6 +434,7 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_account_remove)
     a = acc.add_parser("set-password", help="store the account password in the keyring (reads stdin)")
     a.add_argument("name")
+    a.add_argument("--turn", action="store_true", help="the account's TURN password instead of its SIP password")
     a.set_defaults(func=cmd_account_set_password)
 
     h = sub.add_parser("history", help="call history")

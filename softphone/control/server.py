@@ -23,7 +23,7 @@ from softphone.control.protocol import SOCKET_NAME, TOKEN_NAME, event_to_json
 from softphone.errors import NoSuchCall, SoftphoneError, UnknownAccount
 
 if TYPE_CHECKING:
-    from softphone.app import Engine
+    from softphone.ports import EngineAPI
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,10 @@ def load_or_create_token(data_dir: Path) -> str:
 
 
 def _status_for(exc: SoftphoneError) -> int:
-    if isinstance(exc, (NoSuchCall, UnknownAccount)):
+    if isinstance(exc, (NoSuchCall, UnknownAccount)) or exc.code == "unknown_command":
         return 404
+    if exc.code == "forbidden":
+        return 403
     return 409 if exc.code == "not_registered" else 400
 
 
@@ -57,7 +59,10 @@ class ControlServer:
         self._sends: set[asyncio.Future[None]] = set()
         self._unsub: Any = None
 
-    async def start(self, engine: Engine) -> None:
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+    async def start(self, engine: EngineAPI) -> None:
         self.engine = engine
         self.token = load_or_create_token(engine.data_dir)
         self.path = engine.data_dir / SOCKET_NAME
@@ -114,7 +119,7 @@ class ControlServer:
                                                              "message": "Arguments must be a JSON object."}},
                                      status=400)
         try:
-            result = await self.engine.command(name, args)
+            result = await self.engine.command(name, args, surface="ctl")
         except SoftphoneError as exc:
             return web.json_response({"ok": False, "error": {"code": exc.code, "message": exc.message}},
                                      status=_status_for(exc))

@@ -118,13 +118,11 @@ class SipDtmfReceived:
 
 @dataclass(frozen=True)
 class SipMediaUpdate:
-    """Media state changed (hold acknowledged, remote hold, codec negotiated)."""
+    """Media state changed (remote hold, codec negotiated)."""
 
     call_id: str
-    active: bool
     remote_hold: bool = False
     codec: str = ""
-    encrypted: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,6 +214,16 @@ class DtmfReceived:
 
 
 @dataclass(frozen=True)
+class PhoneChanged:
+    """Facts derived from all calls and accounts, computed once by the phone and published when one changes:
+    which call a bare hang-up/mute/DTMF acts on, whether HubSpot should see the rep as logged in, DND."""
+
+    foreground_call_id: str | None
+    logged_in: bool
+    available: bool
+
+
+@dataclass(frozen=True)
 class Notice:
     """A message for the rep (error or warning) tied, where relevant, to a call."""
 
@@ -223,3 +231,24 @@ class Notice:
     message: str
     code: str = ""
     call_id: str | None = None
+
+
+def event_to_json(ev: object) -> dict[str, Any] | None:
+    """The one JSON shape of every bus event (control API stream, window, widget frames); None = not shared."""
+    if isinstance(ev, CallUpdated):
+        return {"type": "call", "call": ev.call.to_json(),
+                "previous_state": ev.previous_state.value if ev.previous_state else None}
+    if isinstance(ev, PhoneChanged):
+        return {"type": "phone", "foreground_call_id": ev.foreground_call_id, "logged_in": ev.logged_in,
+                "available": ev.available}
+    if isinstance(ev, RegistrationChanged):
+        return {"type": "registration", "account": ev.account, "state": ev.state.value,
+                "sip_code": ev.sip_code, "reason": ev.reason}
+    if isinstance(ev, AvailabilityChanged):
+        return {"type": "availability", "available": ev.available}
+    if isinstance(ev, DtmfReceived):
+        return {"type": "dtmf", "call_id": ev.call_id, "digit": ev.digit}
+    if isinstance(ev, Notice):
+        return {"type": "notice", "level": ev.level, "message": ev.message, "code": ev.code,
+                "call_id": ev.call_id}
+    return None

@@ -14,16 +14,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from softphone.core.call import RINGING_STATES, TALKING_STATES, IllegalTransition, next_state
+from softphone.core.call import (
+    RINGING_STATES,
+    TALKING_STATES,
+    IllegalTransition,
+    foreground,
+    hold_state,
+    next_state,
+    resume_state,
+)
 from softphone.core.endstatus import end_status
 from softphone.core.events import (
     AvailabilityChanged,
+    CallEndStatus,
     CallSnapshot,
     CallState,
     CallUpdated,
     Direction,
     DtmfReceived,
     Notice,
+    PhoneChanged,
     RegistrationChanged,
     RegState,
     SipCallProgress,
@@ -62,7 +72,6 @@ class _Flags:
     cancelled_by_us: bool = False
     declined_by_us: bool = False
     timed_out: bool = False
-    answered: bool = False
     timer: object | None = None
     dnd: bool = False
 
@@ -77,6 +86,7 @@ class Phone:
         scheduler: Scheduler,
         accounts: list[AccountInfo],
         no_answer_timeout_s: float = 60.0,
+        inbound_ring_timeout_s: float = 60.0,
     ) -> None:
         self._sip = sip
         self._publish = publish
@@ -92,7 +102,9 @@ class Phone:
         self._flags: dict[str, _Flags] = {}
         self._ended: dict[str, CallSnapshot] = {}
         self.no_answer_timeout_s = no_answer_timeout_s
+        self.inbound_ring_timeout_s = inbound_ring_timeout_s
         self.available = True
+        self._summary: PhoneChanged | None = None
 
     def upsert_account(self, info: AccountInfo) -> None:
         """An account added or changed in settings while running (its registration restarts)."""
@@ -100,11 +112,13 @@ class Phone:
         reg = RegistrationChanged(info.name, RegState.REGISTERING if info.has_registrar else RegState.NONE)
         self._reg[info.name] = reg
         self._publish(reg)
+        self._summarize()
 
     def remove_account(self, name: str) -> None:
         if self._accounts.pop(name, None) is not None:
             self._reg.pop(name, None)
             self._publish(RegistrationChanged(name, RegState.UNREGISTERED))
+            self._summarize()
 
     # ------------------------------------------------------------------ queries
 
@@ -135,10 +149,16 @@ class Phone:
                 return ended
             raise NoSuchCall("No such call.") from None
 
+    def foreground(self) -> CallSnapshot | None:
+        """The call a bare hang-up, mute or DTMF acts on (``core.call.foreground``)."""
+        return foreground(self._calls.values())
+
     def status(self) -> dict[str, Any]:
+        fg = self.foreground()
         return {
             "available": self.available,
             "logged_in": self.logged_in,
+            "foreground_call_id": fg.call_id if fg is not None else None,
             "accounts": [
                 {
                     "name": a.name,
@@ -226,7 +246,7 @@ class Phone:
     def hangup(self, call_id: str | None = None) -> CallSnapshot:
         """End the given call, or the one the rep is most likely looking at."""
         if call_id is None:
-            snap = self._foreground()
+            snap = self.foreground()
             if snap is None:
                 raise NoSuchCall("No call to hang up.")
         else:
@@ -245,7 +265,7 @@ class Phone:
 
     def hold(self, call_id: str | None = None) -> CallSnapshot:
         snap = self._pick(call_id, {CallState.ESTABLISHED}, "No call in progress to hold.")
-        self._update(snap, state=CallState.HELD, held=True)
+        self._update(snap, state=hold_state(snap.state), held=True)
         self._sip.hold(snap.call_id)
         return self._calls[snap.call_id]
 
@@ -254,7 +274,7 @@ class Phone:
         for other in list(self._calls.values()):
             if other.call_id != snap.call_id and other.state is CallState.ESTABLISHED:
                 self.hold(other.call_id)
-        self._update(snap, state=CallState.ESTABLISHED, held=False)
+        self._update(snap, state=resume_state(snap.state), held=False)
         self._sip.resume(snap.call_id)
         return self._calls[snap.call_id]
 
@@ -296,10 +316,11 @@ class Phone:
         if available != self.available:
             self.available = available
             self._publish(AvailabilityChanged(available))
+            self._summarize()
 
     def set_engagement(self, call_id: str, engagement_id: int) -> CallSnapshot:
         snap = self.call(call_id)
-        return self._update(snap, engagement_id=engagement_id, quiet_state=True)
+        return self._update(snap, engagement_id=engagement_id)
 
     def set_outcome(self, call_id: str, notes: str | None = None, disposition: str | None = None) -> CallSnapshot:
         snap = self.call(call_id)
@@ -308,7 +329,7 @@ class Phone:
             changes["notes"] = notes
         if disposition is not None:
             changes["disposition"] = disposition
-        return self._update(snap, quiet_state=True, **changes)
+        return self._update(snap, **changes)
 
     # ------------------------------------------------------------------ SIP events
 
@@ -339,6 +360,7 @@ class Phone:
         if new != self._reg[ev.account]:
             self._reg[ev.account] = new
             self._publish(new)
+            self._summarize()
 
     def _on_incoming(self, ev: SipIncomingCall) -> None:
         busy = len(self._calls) >= MAX_CALLS
@@ -360,6 +382,9 @@ class Phone:
             self._sip.hangup(ev.call_id, 486)
         else:
             self._sip.ring(ev.call_id)
+            self._flags[ev.call_id].timer = self._sched.call_later(
+                self.inbound_ring_timeout_s, lambda: self._no_answer_timeout(ev.call_id)
+            )
         self._emit(snap, None)
 
     def _on_new_call(self, ev: SipNewCall) -> None:
@@ -398,7 +423,6 @@ class Phone:
         if ev.reason:
             changes["reason"] = ev.reason
         if state is CallState.ESTABLISHED and snap.answered_at is None:
-            flags.answered = True
             changes["answered_at"] = self._now()
             self._cancel_timer(flags)
         if state is CallState.TERMINATED:
@@ -406,7 +430,7 @@ class Phone:
             changes["ended_at"] = self._now()
             changes["end_status"] = end_status(
                 snap.direction,
-                answered=flags.answered,
+                answered=snap.answered_at is not None,
                 sip_code=ev.sip_code,
                 cancelled_by_us=flags.cancelled_by_us,
                 declined_by_us=flags.declined_by_us and not flags.dnd,
@@ -422,7 +446,7 @@ class Phone:
             self._ended[new.call_id] = new
             while len(self._ended) > 50:
                 self._ended.pop(next(iter(self._ended)))
-            if new.sip_code and new.end_status is not None and new.end_status.value == "FAILED":
+            if new.sip_code and new.end_status is CallEndStatus.FAILED:
                 why = new.reason or f"SIP {new.sip_code}"
                 self._publish(Notice("error", f"Call to {new.remote} failed: {why}", "sip_failure", new.call_id))
 
@@ -430,7 +454,7 @@ class Phone:
         snap = self._calls.get(ev.call_id)
         if snap is None:
             return
-        self._update(snap, remote_hold=ev.remote_hold, codec=ev.codec or snap.codec, quiet_state=True)
+        self._update(snap, remote_hold=ev.remote_hold, codec=ev.codec or snap.codec)
 
     def _on_transfer(self, ev: SipTransferProgress) -> None:
         if ev.call_id not in self._calls or not ev.final:
@@ -441,11 +465,15 @@ class Phone:
             self._publish(Notice("error", f"Transfer failed (SIP {ev.sip_code}).", "transfer_failed", ev.call_id))
 
     def _no_answer_timeout(self, call_id: str) -> None:
+        """Outbound: nobody picked up (NO_ANSWER). Inbound: the rep never answered (MISSED; 480 to the caller)."""
         snap = self._calls.get(call_id)
         if snap is None or snap.state not in RINGING_STATES:
             return
         self._flags[call_id].timed_out = True
-        self._sip.hangup(call_id)
+        if snap.direction is Direction.INBOUND:
+            self._sip.hangup(call_id, 480)
+        else:
+            self._sip.hangup(call_id)
 
     # ------------------------------------------------------------------ helpers
 
@@ -459,15 +487,6 @@ class Phone:
         reg = self._reg[account]
         why = f" ({reg.reason or 'SIP ' + str(reg.sip_code)})" if (reg.reason or reg.sip_code) else ""
         return f"Account “{account}” is not registered{why}; calls cannot be placed yet."
-
-    def _foreground(self) -> CallSnapshot | None:
-        order = (CallState.ESTABLISHED, CallState.EARLY, CallState.RINGING, CallState.OUTGOING,
-                 CallState.HELD, CallState.INCOMING)
-        for state in order:
-            for c in reversed(list(self._calls.values())):
-                if c.state is state:
-                    return c
-        return None
 
     def _pick(self, call_id: str | None, states: set[CallState] | frozenset[CallState], missing: str) -> CallSnapshot:
         if call_id is not None:
@@ -485,7 +504,7 @@ class Phone:
             self._sched.cancel(flags.timer)
             flags.timer = None
 
-    def _update(self, snap: CallSnapshot, quiet_state: bool = False, **changes: Any) -> CallSnapshot:
+    def _update(self, snap: CallSnapshot, **changes: Any) -> CallSnapshot:
         new = dataclasses.replace(snap, **changes)
         if new == snap:
             return snap
@@ -498,3 +517,12 @@ class Phone:
 
     def _emit(self, snap: CallSnapshot, previous: CallState | None) -> None:
         self._publish(CallUpdated(snap, previous))
+        self._summarize()
+
+    def _summarize(self) -> None:
+        """Publish ``PhoneChanged`` when a derived fact changed (computed here once, never by a surface)."""
+        fg = self.foreground()
+        summary = PhoneChanged(fg.call_id if fg is not None else None, self.logged_in, self.available)
+        if summary != self._summary:
+            self._summary = summary
+            self._publish(summary)

@@ -8,23 +8,14 @@ forwarded to the engine through the control API; nothing here holds call state. 
 from __future__ import annotations
 
 import logging
-import webbrowser
 from typing import Any, Protocol
 
-from softphone import __version__
+from softphone import __version__, commands
 from softphone.desktop.engine import EngineClient, error_payload
 from softphone.desktop.prefs import Prefs
+from softphone.errors import SoftphoneError
 
 log = logging.getLogger(__name__)
-
-# Commands the page may send (docs/CONTRACTS.md plus the settings/normalise commands the window needs).
-PAGE_COMMANDS = frozenset({
-    "dial", "answer", "decline", "hangup", "hold", "resume", "swap", "mute", "unmute", "toggle_mute", "dtmf",
-    "transfer", "set_available", "status", "history", "set_outcome", "normalize",
-    "account_list", "account_save", "account_remove", "set_password",
-    "settings_get", "settings_save", "audio_devices", "audio_test", "cert_status", "demo_call_me",
-})
-
 
 class Shell(Protocol):
     """What the bridge may ask of the desktop shell (window, tray), from any thread."""
@@ -47,8 +38,10 @@ class Bridge:
 
         Returns ``{"ok": true, "result": …}`` or ``{"ok": false, "error": {code, message}}``.
         """
-        if name not in PAGE_COMMANDS:
-            return _error("unknown_command", f"Unknown command “{name}”.")
+        try:
+            commands.lookup(name, "window")     # the registry says what the page may run
+        except SoftphoneError as exc:
+            return _error(exc.code, exc.message)
         if args is not None and not isinstance(args, dict):
             return _error("bad_request", "Arguments must be an object.")
         try:
@@ -82,13 +75,6 @@ class Bridge:
 
     def missed_seen(self) -> None:
         self._shell.missed_seen()
-
-    def open_help(self, url: str) -> dict[str, Any]:
-        """Open documentation (HubSpot, our README) in the system browser; https only."""
-        if not isinstance(url, str) or not url.startswith("https://") or len(url) > 2000:
-            return {"ok": False, "error": {"code": "bad_request", "message": "Only https links open."}}
-        webbrowser.open(url)
-        return {"ok": True, "result": {}}
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

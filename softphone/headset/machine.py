@@ -23,14 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from softphone.core.call import foreground
 from softphone.core.events import CallSnapshot, CallState, Direction
 from softphone.headset.decode import FlashPressed, HeadsetEvent, HookSwitch, LedState, MuteSwitch, RedialPressed
 
 __all__ = ["Command", "HeadsetMachine"]
 
 _UP = frozenset({CallState.OUTGOING, CallState.RINGING, CallState.EARLY, CallState.ESTABLISHED, CallState.HELD})
-_FOREGROUND_ORDER = (CallState.ESTABLISHED, CallState.EARLY, CallState.RINGING, CallState.OUTGOING,
-                     CallState.HELD)
 
 
 @dataclass(frozen=True)
@@ -90,12 +89,8 @@ class HeadsetMachine:
         return [c for c in self._live() if c.state is CallState.INCOMING and c.call_id not in self._answering]
 
     def _foreground(self) -> CallSnapshot | None:
-        live = self._live()
-        for state in _FOREGROUND_ORDER:
-            for c in reversed(live):
-                if c.state is state:
-                    return c
-        return None
+        """The engine's foreground rule (``core.call.foreground``) over the calls not being ended."""
+        return foreground(self._live())
 
     @property
     def leds(self) -> LedState:

@@ -40,9 +40,10 @@ from softphone.headset.decode import (
     parse_descriptor,
 )
 from softphone.headset.machine import Command, HeadsetMachine
+from softphone.worker import Worker
 
 if TYPE_CHECKING:
-    from softphone.app import Engine
+    from softphone.ports import EngineAPI
 
 log = logging.getLogger(__name__)
 
@@ -370,13 +371,13 @@ class HeadsetService:
         self.retry_s = retry_s
         self._clock = clock
         self._sysfs = sysfs
-        self._engine: Engine | None = None
+        self._engine: EngineAPI | None = None
         self.machine = HeadsetMachine()
         self._conns: dict[bytes, _Connection] = {}
         self._ignored: dict[bytes, float] = {}       # path -> retry after (clock), for failures / non-telephony
         self._warned: set[bytes] = set()
         self._stopping = threading.Event()
-        self._monitor: threading.Thread | None = None
+        self._monitor: Worker | None = None
         self._lock = threading.Lock()
         self._queue: asyncio.Queue[Command] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -386,7 +387,10 @@ class HeadsetService:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, engine: Engine) -> None:
+    def describe(self) -> dict[str, Any]:
+        return {"headsets": self.status()} if self.enabled else {}
+
+    async def start(self, engine: EngineAPI) -> None:
         self._engine = engine
         cfg = engine.settings.headset
         if not cfg.enabled:
@@ -408,8 +412,11 @@ class HeadsetService:
                 self.machine.on_call(snap)
         self._leds = self.machine.leds
         self._stopping.clear()
-        self._monitor = threading.Thread(target=self._monitor_loop, name="headset-monitor", daemon=True)
+        # plugging in is noticed by polling hidapi's enumeration while the monitor is otherwise idle
+        self._monitor = Worker("headset-monitor", idle=self._scan, idle_s=self.poll_s,
+                               on_error=lambda exc: log.error("headset scan failed", exc_info=exc))
         self._monitor.start()
+        self._monitor.submit(self._scan)
 
     async def stop(self) -> None:
         if not self.enabled:
@@ -433,7 +440,8 @@ class HeadsetService:
 
     def _join_threads(self) -> None:
         if self._monitor is not None:
-            self._monitor.join(5)
+            self._monitor.stop(5)
+            self._monitor = None
         with self._lock:
             conns = list(self._conns.values())
             self._conns.clear()
@@ -458,12 +466,8 @@ class HeadsetService:
             "modes": {ctl.value: m.value for ctl in c.layout.inputs if (m := c.decoder.mode(ctl)) is not None},
         } for c in conns]
 
-    def headsets(self) -> list[HeadsetInfo]:
-        assert self._backend is not None
-        return list_headsets(self._backend, self._sysfs)
-
     @staticmethod
-    def _last_dialed(engine: Engine) -> tuple[str, str | None] | None:
+    def _last_dialed(engine: EngineAPI) -> tuple[str, str | None] | None:
         try:
             rows = engine.history.list(limit=1, direction="outbound")
         except Exception as exc:
@@ -476,14 +480,6 @@ class HeadsetService:
         return (str(remote), row.get("account") or None) if remote else None
 
     # ------------------------------------------------------------------ monitor thread
-
-    def _monitor_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._scan()
-            except Exception:
-                log.exception("headset scan failed")
-            self._stopping.wait(self.poll_s)
 
     def _scan(self) -> None:
         assert self._backend is not None and self._engine is not None
@@ -623,7 +619,7 @@ class HeadsetService:
             if engine is None:
                 continue
             try:
-                await engine.command(cmd.name, dict(cmd.args))
+                await engine.command(cmd.name, dict(cmd.args), surface="headset")
                 log.info("headset: %s %s", cmd.name, cmd.args)
             except SoftphoneError as exc:
                 log.info("headset %s refused: %s", cmd.name, getattr(exc, "message", exc))

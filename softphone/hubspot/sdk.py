@@ -515,9 +515,6 @@ class CallLedger:
         return [r for r in self._records.values()
                 if r.awaiting_completion and (owner is None or r.owner == owner)]
 
-    def owned_by(self, owner: str) -> list[CallRecord]:
-        return [r for r in self._records.values() if r.owner == owner]
-
     def by_engagement(self, engagement_id: int) -> CallRecord | None:
         return next((r for r in self._records.values() if r.engagement_id == engagement_id), None)
 

@@ -13,19 +13,15 @@ pump, media ports, accounts, then ``libDestroy``.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
-import heapq
-import itertools
 import logging
 import os
-import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
@@ -46,6 +42,10 @@ from softphone.core.events import (
 from softphone.core.numbers import display_name, display_remote
 from softphone.sip import mediacfg, nat
 from softphone.sip.media import ConferenceOnlyMedia, MediaBridge
+from softphone.worker import Worker
+
+if TYPE_CHECKING:
+    from softphone.sip.demo import DemoLine
 
 log = logging.getLogger(__name__)
 pjlog = logging.getLogger("softphone.pjsip")
@@ -202,12 +202,8 @@ class SipEngine:
         self._calls: dict[str, _Call] = {}
         self._transports: dict[str, int] = {}
         self._lock = threading.RLock()
-        self._q: queue.Queue[Callable[[], None] | None] = queue.Queue()
-        self._timers: list[tuple[float, int, Callable[[], None]]] = []
-        self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._started = threading.Event()
-        self._start_error: BaseException | None = None
+        self.worker = Worker("sip-cmd", on_start=self._init_endpoint, on_stop=self._shutdown,
+                             on_error=_log_job_error)
         self._log_writer = _PjLog()
         self._closing = False
         self._direct_ident: int | None = None
@@ -219,54 +215,10 @@ class SipEngine:
 
     def start(self) -> None:
         """Start the endpoint on the ``sip-cmd`` thread; blocks until it is up (or raises)."""
-        self._thread = threading.Thread(target=self._run, name="sip-cmd", daemon=True)
-        self._thread.start()
-        self._started.wait(15)
-        if self._start_error is not None:
-            raise self._start_error
+        self.worker.start()
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
-        done = threading.Event()
-
-        def job() -> None:
-            try:
-                self._shutdown()
-            finally:
-                done.set()
-
-        self._q.put(job)
-        done.wait(15)
-        self._q.put(None)
-        self._thread.join(10)
-        self._thread = None
-
-    def _run(self) -> None:
-        try:
-            self._init_endpoint()
-        except BaseException as exc:
-            self._start_error = exc
-            self._started.set()
-            return
-        self._started.set()
-        while True:
-            timeout = 1.0
-            if self._timers:
-                timeout = max(0.0, min(1.0, self._timers[0][0] - time.monotonic()))
-            try:
-                job = self._q.get(timeout=timeout)
-            except queue.Empty:
-                job = _noop
-            if job is None:
-                break
-            try:
-                job()
-            except pj.Error as exc:
-                log.warning("pjsua2 error: %s", exc.info() if hasattr(exc, "info") else exc)
-            except Exception:
-                log.exception("SIP command failed")
-            self._run_timers()
+        self.worker.stop()
 
     def _init_endpoint(self) -> None:
         ep = pj.Endpoint()
@@ -332,15 +284,7 @@ class SipEngine:
         while time.monotonic() < deadline and any(not c.ended for c in self._calls.values()):
             time.sleep(0.02)
         # Run what the callbacks queued (demo-call cleanup) so no Call outlives the library.
-        while True:
-            try:
-                job = self._q.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                with contextlib.suppress(Exception):
-                    job()
-            job = None  # a drained closure may hold a Call: it must die before libDestroy
+        self.worker.drain()
         self._closing = True
         self._unregister_all()
         if self.demo is not None:
@@ -348,7 +292,6 @@ class SipEngine:
         with contextlib.suppress(Exception):
             self.media.stop()
         self._calls.clear()
-        self._timers.clear()
         import gc
 
         gc.collect()
@@ -380,39 +323,11 @@ class SipEngine:
             self._emit_cb(ev)
 
     def submit(self, fn: Callable[[], None]) -> None:
-        self._q.put(fn)
+        self.worker.submit(fn)
 
     def call_on_thread(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
-        """Run ``fn`` on ``sip-cmd`` and wait for its result (for doctor/status queries)."""
-        box: dict[str, Any] = {}
-        done = threading.Event()
-
-        def job() -> None:
-            try:
-                box["v"] = fn()
-            except BaseException as exc:
-                box["e"] = exc
-            finally:
-                done.set()
-
-        self._q.put(job)
-        if not done.wait(timeout):
-            raise TimeoutError("SIP thread did not answer")
-        if "e" in box:
-            raise box["e"]
-        return box.get("v")
-
-    def _later(self, delay: float, fn: Callable[[], None]) -> None:
-        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), fn))
-
-    def _run_timers(self) -> None:
-        now = time.monotonic()
-        while self._timers and self._timers[0][0] <= now:
-            _, _, fn = heapq.heappop(self._timers)
-            try:
-                fn()
-            except Exception:
-                log.exception("SIP timer failed")
+        """Run ``fn`` on ``sip-cmd`` and wait for its result."""
+        return self.worker.call(fn, timeout)
 
     def _schedule_reregister(self, acc: _Account) -> None:
         if acc.unregistering:
@@ -425,7 +340,7 @@ class SipEngine:
             if acc.name in self._accounts and not acc.unregistering and not acc.getInfo().regIsActive:
                 acc.setRegistration(True)
 
-        self.submit(lambda: self._later(delay, retry))
+        self.worker.later(delay, retry)
 
     # ------------------------------------------------------------------ accounts
 
@@ -494,6 +409,8 @@ class SipEngine:
         self.submit(job)
 
     def _add_demo(self, name: str) -> int:
+        from softphone.sip.demo import DemoLine
+
         self.demo = DemoLine(self, name)
         return self.demo.port
 
@@ -524,7 +441,7 @@ class SipEngine:
         """Register the calling (runtime) thread with pjsua so dials are sent from it without a thread hop.
 
         Only when pjsip resolves names asynchronously (nameservers configured): ``makeCall`` then never blocks
-        on DNS, and costs ~0.5 ms, less than the hand-off to the SIP thread and back through the GIL."""
+        on DNS, and costs less than the hand-off to the SIP thread and back through the GIL."""
         if not self._nameservers:
             return False
         self.ep.libRegisterThread("runtime")
@@ -583,7 +500,7 @@ class SipEngine:
     def send_dtmf(self, call_id: str, digits: str, method: str) -> None:
         # Timers hold the call id, never the Call: a Call must only die in its DISCONNECTED callback.
         def later(delay: float, fn: Callable[[_Call], None]) -> None:
-            self._later(delay, lambda: self._with_call(call_id, fn))
+            self.worker.later(delay, lambda: self._with_call(call_id, fn))
 
         def send(c: _Call, tries: int = 0) -> None:
             if not c.media_active and method != "info" and tries < 30:
@@ -683,23 +600,7 @@ class SipEngine:
             else:
                 self.media.call_media_inactive(call.call_id)
         call.media_active = active
-        self._emit(SipMediaUpdate(call.call_id, active, remote_hold, codec))
-
-    # ------------------------------------------------------------------ queries
-
-    def registration_info(self) -> list[dict[str, Any]]:
-        def q() -> list[dict[str, Any]]:
-            out = []
-            for acc in self._accounts.values():
-                if acc.demo_peer:
-                    continue
-                info = acc.getInfo()
-                out.append({"name": acc.name, "uri": str(info.uri), "registered": bool(info.regIsActive),
-                            "status": int(info.regStatus), "reason": str(info.regStatusText),
-                            "expires": int(info.regExpiresSec)})
-            return out
-        result: list[dict[str, Any]] = self.call_on_thread(q)
-        return result
+        self._emit(SipMediaUpdate(call.call_id, remote_hold, codec))
 
 
 @contextlib.contextmanager
@@ -741,209 +642,14 @@ def _system_nameservers(path: str = "/etc/resolv.conf") -> list[str]:
     return out[:3]
 
 
-def _noop() -> None:
-    pass
+def _log_job_error(exc: BaseException) -> None:
+    if isinstance(exc, pj.Error):
+        log.warning("pjsua2 error: %s", exc.info() if hasattr(exc, "info") else exc)
+    else:
+        log.error("SIP command failed", exc_info=exc)
 
 
 def _reason(exc: Any) -> str:
     reason = str(getattr(exc, "reason", "") or exc)
     title = str(getattr(exc, "title", ""))
     return f"{reason}" if not title else f"{reason} ({title})"
-
-
-class DemoLine:
-    """The built-in demo peer: a second account on our endpoint, on its own loopback UDP transport.
-
-    It answers any number after a short ring, plays two beeps, then echoes the rep's audio back. Numbers ending
-    in 486, 480 or 603 get that SIP answer instead so every end status can be tried without a PBX.
-    """
-
-    def __init__(self, engine: SipEngine, user_account: str) -> None:
-        ep = engine.ep
-        self.engine = engine
-        self.peer_tid, self.port = self._loopback_transport(ep)
-        self.user_tid, self.user_port = self._loopback_transport(ep)
-        # The peer owns the domain demo.invalid, so pjsua routes every demo INVITE to it.
-        pcfg = pj.AccountConfig()
-        pcfg.idUri = "sip:demo@demo.invalid"
-        pcfg.sipConfig.transportId = self.peer_tid
-        pcfg.regConfig.registerOnAdd = False
-        self.peer = _Account(engine, "demo-peer", demo_peer=True)
-        self.peer.create(pcfg, False)
-        # The rep's demo account: every request goes to the peer (outbound proxy), nothing leaves the host.
-        ucfg = pj.AccountConfig()
-        ucfg.idUri = f"sip:rep@127.0.0.1:{self.user_port}"
-        ucfg.sipConfig.transportId = self.user_tid
-        ucfg.sipConfig.proxies.append(f"sip:127.0.0.1:{self.port};lr")
-        ucfg.regConfig.registerOnAdd = False
-        self.user = _Account(engine, user_account)
-        self.user.create(ucfg, False)
-        engine._accounts[user_account] = self.user
-        engine._emit(SipRegistration(user_account, RegState.NONE))
-        self.calls: dict[int, _DemoCall] = {}
-        self.outgoing: list[_DemoCall] = []
-        self.echo_pool: list[_EchoPort] = []
-
-    @staticmethod
-    def _loopback_transport(ep: Any) -> tuple[int, int]:
-        tcfg = pj.TransportConfig()
-        tcfg.port = 0
-        tcfg.boundAddress = "127.0.0.1"
-        tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-        return tid, int(str(ep.transportGetInfo(tid).localName).rsplit(":", 1)[1])
-
-    def on_incoming(self, acc: _Account, pj_call_id: int) -> None:
-        call = _DemoCall(self, acc, pj_call_id)
-        self.calls[pj_call_id] = call
-        target = _request_user(call)
-        code = 180
-        for suffix, final in (("486", 486), ("480", 480), ("603", 603)):
-            if target.endswith(suffix) and len(target) > 4:
-                code = final
-        prm = pj.CallOpParam()
-        prm.statusCode = code
-        call.answer(prm)
-        if code == 180:
-            self.engine.submit(lambda: self.engine._later(0.8, call.answer_now))
-
-    def call_rep(self) -> None:
-        """Ring the rep from the demo line (to try inbound calls, call waiting and the toast)."""
-        call = _DemoCall(self, self.peer, pj.PJSUA_INVALID_ID)
-        prm = pj.CallOpParam(True)
-        prm.opt.audioCount = 1
-        prm.opt.videoCount = 0
-        call.makeCall(f"sip:rep@127.0.0.1:{self.user_port}", prm)
-        self.outgoing.append(call)
-
-    def take_echo_port(self) -> _EchoPort:
-        return self.echo_pool.pop() if self.echo_pool else _EchoPort()
-
-    def return_echo_port(self, port: _EchoPort) -> None:
-        log.info("demo echo: %d frames heard, %d sent back", port.received, port.sent)
-        port.received = port.sent = 0
-        port.frames.clear()
-        self.echo_pool.append(port)
-
-    def stop(self) -> None:
-        """On the SIP thread after every call ended: unconnected ports are safe to destroy now."""
-        for c in [*self.calls.values(), *self.outgoing]:
-            c.release_media()
-        self.calls.clear()
-        self.outgoing.clear()
-        self.echo_pool.clear()
-        with contextlib.suppress(pj.Error):
-            self.peer.shutdown()
-
-
-def _request_user(call: pj.Call) -> str:
-    """The user part the caller dialled (To header of the INVITE as seen by the peer)."""
-    ci = call.getInfo()
-    uri = str(ci.localUri)
-    return display_remote(uri).lstrip("+")
-
-
-class _EchoPort(pj.AudioMediaPort):  # type: ignore[misc]
-    """The demo line's echo: what it hears it says back a few frames later. (A conference port cannot
-    transmit to itself, so ``aud.startTransmit(aud)`` is silent.) Frames stay ByteVectors: copied in C++."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.frames: collections.deque[Any] = collections.deque(maxlen=10)
-        fmt = pj.MediaFormatAudio()
-        fmt.init(pj.PJMEDIA_FORMAT_PCM, 16000, 1, 20000, 16)
-        self.createPort("demo-echo", fmt)
-
-    received = 0
-    sent = 0
-
-    def onFrameReceived(self, frame: Any) -> None:
-        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
-            self.frames.append(pj.ByteVector(frame.buf))
-            self.received += 1
-
-    def onFrameRequested(self, frame: Any) -> None:
-        if len(self.frames) > 2:  # ~40 ms of slack against clock jitter
-            self.sent += 1
-            buf = self.frames.popleft()
-            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-            frame.buf = buf
-            frame.size = len(buf)
-
-
-class _DemoCall(pj.Call):  # type: ignore[misc]
-    def __init__(self, line: DemoLine, acc: _Account, pj_id: int) -> None:
-        super().__init__(acc, pj_id)
-        self.line = line
-        self.tone: Any = None
-        self.echo: _EchoPort | None = None
-        self.aud: Any = None
-        self.done = False
-
-    def answer_now(self) -> None:
-        if self.done:
-            return
-        prm = pj.CallOpParam()
-        prm.statusCode = 200
-        with contextlib.suppress(pj.Error):
-            self.answer(prm)
-
-    def onCallState(self, prm: Any) -> None:
-        ci = self.getInfo()
-        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self.done = True
-            self._forget()
-
-    def _forget(self) -> None:
-        self.release_media()
-        pid = next((k for k, v in self.line.calls.items() if v is self), None)
-        if pid is not None:
-            del self.line.calls[pid]
-        if self in self.line.outgoing:
-            self.line.outgoing.remove(self)
-
-    def onCallMediaState(self, prm: Any) -> None:
-        ci = self.getInfo()
-        for i, mi in enumerate(ci.media):
-            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                aud = self.getAudioMedia(i)
-                if self.tone is None:
-                    self.tone = pj.ToneGenerator()
-                    self.tone.createToneGenerator(16000, 1)
-                    tones = pj.ToneDescVector()
-                    for _ in range(2):
-                        t = pj.ToneDesc()
-                        t.freq1 = 660
-                        t.freq2 = 0
-                        t.on_msec = 200
-                        t.off_msec = 150
-                        t.volume = 0
-                        tones.append(t)
-                    self.tone.play(tones, False)
-                    self.tone.startTransmit(aud)
-                self.aud = aud
-                if self.echo is None:
-                    self.echo = self.line.take_echo_port()
-                    aud.startTransmit(self.echo)
-                    self.echo.startTransmit(aud)
-
-    def onDtmfDigit(self, prm: Any) -> None:
-        log.info("demo line received DTMF %s", prm.digit)
-
-    def onStreamDestroyed(self, prm: Any) -> None:
-        # disconnect the echo while the call's conference slot still exists (see _Call.onStreamDestroyed)
-        if self.echo is not None and self.aud is not None:
-            for src, dst in ((self.aud, self.echo), (self.echo, self.aud)):
-                with contextlib.suppress(pj.Error):
-                    src.stopTransmit(dst)
-        self.aud = None
-
-    def release_media(self) -> None:
-        if self.tone is not None:
-            with contextlib.suppress(pj.Error):
-                self.tone.stop()
-            self.tone = None
-        if self.echo is not None:
-            # Never destroy a port from a call callback: the clock thread may be about to call into it.
-            # It goes back to the line's pool (the ended call's slot and its connections are gone).
-            self.line.return_echo_port(self.echo)
-            self.echo = None

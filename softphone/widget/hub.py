@@ -27,13 +27,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import phonenumbers
 
-from softphone.bus import EventBus
-from softphone.config import Settings
 from softphone.core.events import (
     AvailabilityChanged,
     CallSnapshot,
@@ -46,27 +43,12 @@ from softphone.core.phone import Phone
 from softphone.errors import NoSuchCall, PhoneError, SoftphoneError
 from softphone.hubspot import sdk
 from softphone.hubspot.sdk import CallRecord, DialRequest, SdkMessage, SdkPayloadError
+from softphone.ports import EngineAPI
 
 log = logging.getLogger(__name__)
 
 LOCATION_RANK = {"window": 0, "remote": 1, "widget": 2}
-# Engine commands a widget may run besides dialling (call control only: no history, no settings).
-WIDGET_COMMANDS = frozenset({
-    "answer", "decline", "hangup", "hold", "resume", "swap", "mute", "unmute", "toggle_mute", "dtmf",
-    "set_available",
-})
 MAX_NUMBER = 256
-
-
-class EngineLike(Protocol):
-    """What the hub needs from ``softphone.app.Engine`` (a fake offers the same in unit tests)."""
-
-    settings: Settings
-    data_dir: Path
-    bus: EventBus
-    phone: Phone | None
-
-    async def command(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]: ...
 
 
 @dataclass(eq=False)
@@ -110,7 +92,7 @@ def _str_field(frame: dict[str, Any], key: str, *, limit: int = 200, required: b
 
 
 class WidgetHub:
-    def __init__(self, engine: EngineLike, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, engine: EngineAPI, *, clock: Callable[[], float] = time.monotonic,
                  complete_after_s: float = 900.0, engagement_wait_s: float = 5.0) -> None:
         self.engine = engine
         self.sessions: dict[str, Session] = {}
@@ -325,9 +307,7 @@ class WidgetHub:
         try:
             self.phone.set_outcome(call_id, notes=notes, disposition=disposition)
         except NoSuchCall:
-            history = getattr(self.engine, "history", None)
-            if history is not None:
-                history.set_fields(call_id, notes=notes, disposition=disposition)
+            self.engine.history.set_fields(call_id, notes=notes, disposition=disposition)
 
     # ------------------------------------------------------------------ bus events
 
@@ -472,7 +452,7 @@ class WidgetHub:
                 "number": req.number,
                 "country": req.country,
                 "dialing_context": req.context if source == "hubspot" else None,
-            })
+            }, surface="widget")
         except SoftphoneError:
             self.dedupe.forget(req)
             raise
@@ -498,9 +478,7 @@ class WidgetHub:
         try:
             self.phone.set_engagement(rec.call_id, rec.engagement_id or eid)
         except NoSuchCall:
-            history = getattr(self.engine, "history", None)
-            if history is not None:
-                history.set_fields(rec.call_id, engagement_id=eid)
+            self.engine.history.set_fields(rec.call_id, engagement_id=eid)
             self._flush(rec)
         return {"call_id": rec.call_id}
 
@@ -539,18 +517,21 @@ class WidgetHub:
         return {"call_id": rec.call_id}
 
     async def _h_command(self, s: Session, frame: dict[str, Any]) -> dict[str, Any]:
-        name = frame.get("name")
-        if not isinstance(name, str) or name not in WIDGET_COMMANDS:
-            raise FrameError("That command is not available from the widget.")
-        args = frame.get("args") if isinstance(frame.get("args"), dict) else {}
-        assert isinstance(args, dict)
-        return await self.engine.command(name, args)
+        args = frame.get("args", {})
+        if not isinstance(args, dict):
+            raise FrameError("“args” must be an object.")
+        # the registry decides what a HubSpot tab may run (call control, never settings or accounts)
+        return await self.engine.command(frame.get("name"), args, surface="widget")  # type: ignore[arg-type]
 
     async def _h_end_call(self, s: Session, frame: dict[str, Any]) -> dict[str, Any]:
-        live = [r for r in self.ledger.live() if r.owner == s.id] or self.ledger.live()
-        if not live:
+        """HubSpot's end-call button: the call this tab owns if it owns a live one, else the foreground call."""
+        live = [r for r in self.ledger.live() if r.owner == s.id]
+        fg = self.phone.foreground()
+        if live and (fg is None or all(r.call_id != fg.call_id for r in live)):
+            return await self.engine.command("hangup", {"call_id": live[-1].call_id}, surface="widget")
+        if fg is None:
             raise NoSuchCall("No call to end.")
-        return await self.engine.command("hangup", {"call_id": live[-1].call_id})
+        return await self.engine.command("hangup", {"call_id": fg.call_id}, surface="widget")
 
     async def _h_draft(self, s: Session, frame: dict[str, Any]) -> dict[str, Any]:
         call_id = _str_field(frame, "call_id")

@@ -57,10 +57,12 @@ from aiohttp import WSMsgType, web
 
 from softphone import __version__
 from softphone.errors import SoftphoneError
+from softphone.hubspot import sdk
+from softphone.ports import EngineAPI
 from softphone.widget import security
 from softphone.widget.assets import WEB_DIR, vendor_stamp
 from softphone.widget.certs import CertPaths, ensure_certificates, server_context
-from softphone.widget.hub import EngineLike, Session, WidgetHub
+from softphone.widget.hub import Session, WidgetHub
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,7 @@ def _load_dir(root: Path, prefix: str) -> dict[str, tuple[bytes, str]]:
 
 
 class WidgetService:
-    """``Service`` for ``softphone.app.Engine``: the widget server. ``url`` is set once listening."""
+    """The widget server, a ``softphone.ports.Service``. ``url`` is set once listening."""
 
     name = "widget"
 
@@ -103,7 +105,7 @@ class WidgetService:
         self.port: int | None = None
         self.hub: WidgetHub | None = None
         self.certs: CertPaths | None = None
-        self._engine: EngineLike | None = None
+        self._engine: EngineAPI | None = None
         self._runner: web.AppRunner | None = None
         self._token = ""
         self._sockets: set[web.WebSocketResponse] = set()
@@ -116,7 +118,10 @@ class WidgetService:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, engine: EngineLike) -> None:
+    def describe(self) -> dict[str, Any]:
+        return {"widget_url": self.url} if self.url else {}
+
+    async def start(self, engine: EngineAPI) -> None:
         wcfg = engine.settings.widget
         if not wcfg.enabled:
             log.info("widget server disabled ([widget] enabled = false)")
@@ -215,6 +220,8 @@ class WidgetService:
             "framedOnly": True,
             "allowedOrigins": [*self._parents, *self._self_origins],
             "wsPath": "/ws",
+            # the one list of SDK methods the engine may have the page call (hubspot/sdk.py WIDGET_METHODS)
+            "sdkMethods": sorted(sdk.WIDGET_METHODS),
             "version": __version__,
             "sdkVersion": vendor_stamp(self.web_dir).get("version", ""),
         }
@@ -284,7 +291,7 @@ class WidgetService:
             return web.Response(status=403, text="Forbidden\n")
         assert self._engine is not None
         try:
-            await self._engine.command("demo_call_me", {})
+            self._engine.demo_call_me()
         except SoftphoneError as exc:
             return web.json_response({"ok": False, "error": {"code": exc.code, "message": exc.message}},
                                      status=409)

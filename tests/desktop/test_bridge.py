@@ -87,4 +87,3 @@ def test_prefs_and_shell(tmp_path: Path) -> None:
     bridge.hide_window()
     bridge.missed_seen()
     assert (shell.hidden, shell.seen) == (1, 1)
-    assert bridge.open_help("file:///etc/passwd")["ok"] is False

@@ -47,7 +47,8 @@ class StandInEngine:
     def call_soon_threadsafe(self, fn: Callable[..., None], *args: Any) -> None:
         self.loop.call_soon_threadsafe(fn, *args)
 
-    async def command(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def command(self, name: str, args: dict[str, Any] | None = None, *,
+                      surface: str = "ctl") -> dict[str, Any]:
         self.commands.append((name, dict(args or {})))
         if self.fail_with is not None:
             raise self.fail_with

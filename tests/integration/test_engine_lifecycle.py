@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from tests.peers import PASSWORD, EngineProcess, account_toml, engine_config, engine_env
+from tests.peers import PASSWORD, EngineProcess, account_toml, engine_config, engine_env, running, wait_for
 
 
 def test_demo_line_with_no_config(engine_factory) -> None:
@@ -181,3 +181,17 @@ def test_stdout_is_one_json_line(tmp_path) -> None:
     finally:
         e.stop()
     assert e.ready["event"] == "ready" and "accounts" in e.ready
+
+
+def test_cli_account_changes_reach_the_running_engine(tmp_path, kamailio) -> None:
+    """`softphone account add/set-password/remove` while the engine runs: it registers and unregisters live."""
+    e = EngineProcess(tmp_path / "e", "")
+    with running(e.start()):
+        e.cli("account", "add", "office", "--sip-uri", f"sip:dave@127.0.0.1:{kamailio.udp}", "--registrar",
+              kamailio.uri(), "--auth-username", "dave", check=True)
+        e.set_password("office", PASSWORD)
+        e.wait_registration("office", "REGISTERED")
+        assert PASSWORD not in (tmp_path / "e" / "config.toml").read_text()
+        e.cli("account", "remove", "office", check=True)
+        wait_for(lambda: all(a["name"] != "office" for a in e.status()["accounts"]), 10,
+                 what="account removed from the running engine")

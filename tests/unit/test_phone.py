@@ -9,6 +9,7 @@ from softphone.core.events import (
     CallState,
     CallUpdated,
     Notice,
+    PhoneChanged,
     RegState,
     SipCallProgress,
     SipIncomingCall,
@@ -193,3 +194,88 @@ def test_illegal_transition_ignored(world) -> None:
     phone.handle(prog("c0", SipLegState.CONFIRMED, 200))
     phone.handle(prog("c0", SipLegState.RINGING, 180))  # late provisional: ignored
     assert phone.call("c0").state is CallState.ESTABLISHED
+
+
+def test_inbound_ring_timeout_ends_as_missed(world) -> None:
+    phone, sip, sched, _, events = world
+    phone.handle(SipIncomingCall("in1", "office", "+14155550000"))
+    assert sip.sent[-1] == ("ring", "in1")
+    sched.fire_all()  # nobody answered within inbound_ring_timeout_s
+    assert sip.sent[-1] == ("hangup", "in1", "480")
+    phone.handle(prog("in1", SipLegState.DISCONNECTED, 480))
+    assert final_status(events, "in1") is CallEndStatus.MISSED
+
+
+def test_answered_inbound_call_has_no_ring_timer_left(world) -> None:
+    phone, sip, sched, _, _ = world
+    phone.handle(SipIncomingCall("in1", "office", "+14155550000"))
+    phone.answer("in1")
+    phone.handle(prog("in1", SipLegState.CONFIRMED, 200))
+    sched.fire_all()
+    assert sip.names()[-1] == "answer"
+
+
+def test_dnd_refused_call_starts_no_ring_timer(world) -> None:
+    phone, sip, sched, _, _ = world
+    phone.set_available(False)
+    phone.handle(SipIncomingCall("in1", "office", "+14155550000"))
+    assert sched.pending == []
+    assert "ring" not in sip.names()
+
+
+def test_foreground_is_published_once_per_change(world) -> None:
+    phone, _, _, _, events = world
+
+    def summaries() -> list[PhoneChanged]:
+        return [e for e in events if isinstance(e, PhoneChanged)]
+
+    base = len(summaries())
+    phone.dial("+14155552671")
+    phone.handle(prog("c0", SipLegState.CONFIRMED, 200))
+    phone.dial("+14155552672")          # holds c0; the new call is in front
+    phone.handle(prog("c1", SipLegState.CONFIRMED, 200))
+    got = [s.foreground_call_id for s in summaries()[base:]]
+    assert got == ["c0", "c1"]          # no repeats: published only when it changes
+    assert phone.status()["foreground_call_id"] == "c1"
+    phone.hangup()                      # a bare hang-up ends the foreground call
+    phone.handle(prog("c1", SipLegState.DISCONNECTED, 200))
+    assert phone.call("c1").state is CallState.TERMINATED
+    assert summaries()[-1].foreground_call_id == "c0"
+    assert summaries()[-1].logged_in is True
+
+
+def test_foreground_prefers_newest_among_equals() -> None:
+    from datetime import datetime, timezone
+
+    from softphone.core.call import foreground
+    from softphone.core.events import CallSnapshot, Direction
+
+    t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def snap(cid: str, state: CallState) -> CallSnapshot:
+        return CallSnapshot(cid, Direction.INBOUND, "a", "+1", state, t)
+
+    calls = [snap("old", CallState.HELD), snap("mid", CallState.HELD), snap("ring", CallState.INCOMING)]
+    fg = foreground(calls)
+    assert fg is not None and fg.call_id == "mid"
+    calls.append(snap("talk", CallState.ESTABLISHED))
+    fg = foreground(calls)
+    assert fg is not None and fg.call_id == "talk"
+    assert foreground([snap("x", CallState.TERMINATED)]) is None
+
+
+def test_hold_and_resume_follow_the_state_table(world) -> None:
+    from softphone.core.call import IllegalTransition, hold_state, resume_state
+
+    phone, sip, *_ = world
+    phone.dial("+14155552671")
+    with pytest.raises(NoSuchCall):
+        phone.hold()                    # still ringing: nothing to hold
+    phone.handle(prog("c0", SipLegState.CONFIRMED, 200))
+    assert phone.hold().state is CallState.HELD
+    assert phone.resume().state is CallState.ESTABLISHED
+    assert sip.names()[-2:] == ["hold", "resume"]
+    with pytest.raises(IllegalTransition):
+        hold_state(CallState.RINGING)
+    with pytest.raises(IllegalTransition):
+        resume_state(CallState.ESTABLISHED)

@@ -358,7 +358,14 @@ async def test_availability_and_end_call(env: tuple[Engine, WidgetHub]) -> None:
 async def test_frames_are_validated(env: tuple[Engine, WidgetHub]) -> None:
     _, hub = env
     w = Widget(hub)
-    for frame, code in (({"type": "command", "name": "history"}, "bad_frame"),
+    for frame, code in (({"type": "command", "name": "history"}, "forbidden"),
+                        ({"type": "command", "name": "account_save", "args": {"account": {}}}, "forbidden"),
+                        ({"type": "command", "name": "settings_save", "args": {"settings": {}}}, "forbidden"),
+                        ({"type": "command", "name": "transfer", "args": {"target": "+1"}}, "forbidden"),
+                        ({"type": "command", "name": "rm -rf"}, "unknown_command"),
+                        ({"type": "command", "name": "mute", "args": {"muted": "false"}}, "bad_args"),
+                        ({"type": "command", "name": "hangup", "args": {"call_id": "9" * 5000}}, "bad_args"),
+                        ({"type": "command", "name": "mute", "args": []}, "bad_frame"),
                         ({"type": "nope"}, "bad_frame"),
                         ({"type": "engagement", "data": {"engagementId": "x"}}, "bad_sdk_payload"),
                         ({"type": "complete", "call_id": "c", "disposition": "Busy"}, "bad_sdk_payload"),

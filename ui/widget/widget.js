@@ -20,11 +20,8 @@
   })();
   const FRAMED = window.parent !== window;
   const ALLOWED = new Set((CONFIG.allowedOrigins || []).map((o) => String(o).toLowerCase()));
-  const SDK_METHODS = new Set([
-    "initialized", "userLoggedIn", "userLoggedOut", "userAvailable", "userUnavailable", "outgoingCall",
-    "incomingCall", "callAnswered", "callEnded", "callCompleted", "callTransferred", "sendError",
-    "resizeWidget", "navigateToRecord", "finalizeEngagement",
-  ]);
+  // The SDK methods the engine may ask for come from the engine (softphone/hubspot/sdk.py), never a copy here.
+  const SDK_METHODS = new Set(CONFIG.sdkMethods || []);
   const QUEUEABLE = new Set(["engagement", "engagement_failed", "caller_id", "caller_id_failed", "visibility",
     "host_event", "draft", "complete"]);
   const OFFLINE_MESSAGE = "Softphone isn’t running on this computer. Start it, then try again.";
