@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from softphone.core.callerid import caller_number, clean_text, parse_name_addr
 from softphone.core.sipuri import SIP_URI
 from softphone.errors import InvalidNumber
 
@@ -69,12 +70,10 @@ def normalize(text: object, default_country: str | None = "US") -> DialTarget:
         ) from None
     if not phonenumbers.is_possible_number(parsed):
         raise InvalidNumber(f"“{_preview(raw)}” has the wrong number of digits for a phone number.")
+    # An extension ("x123") is not dialled: PBX-style "number;ext" is not universal, so the main number is
+    # called and the rep keys the extension as DTMF.
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    user = e164
-    if parsed.extension:
-        # PBX-style "number;ext" is not universal; dial the main number, the rep keys the extension as DTMF.
-        user = e164
-    return DialTarget(display=e164, user=user)
+    return DialTarget(display=e164, user=e164)
 
 
 def _sip_uri(raw: str) -> DialTarget:
@@ -96,23 +95,13 @@ def _preview(raw: str) -> str:
 
 
 def display_remote(uri_or_user: str) -> str:
-    """Turn a SIP URI from the wire (``"Bob" <sip:+1555@host>``) into what the rep should see."""
-    s = uri_or_user.strip()
-    if "<" in s and ">" in s:
-        s = s[s.index("<") + 1 : s.index(">")]
-    if s.lower().startswith(("sip:", "sips:")):
-        body = s.split(":", 1)[1].split(";", 1)[0]
-        user = body.split("@", 1)[0] if "@" in body else body
-        if user and re.fullmatch(r"\+?[0-9]{3,16}", user):
-            return user
-        return s.split(";", 1)[0]
-    return s
+    """What the rep sees for a URI from the wire (``"Bob" <sip:+1555@host>`` → ``+1555``): the number when the
+    user part is one, else the URI. Parsed as a name-addr, so text inside a quoted display name never counts."""
+    na = parse_name_addr(uri_or_user)
+    return caller_number(na.uri) if na is not None else clean_text(uri_or_user, 128)
 
 
 def display_name(header: str) -> str:
-    """The quoted display name of a From/To header, or ''."""
-    m = re.match(r'^\s*"([^"]*)"', header)
-    if m:
-        return m.group(1)
-    m = re.match(r"^\s*([^<\"]+?)\s*<", header)
-    return m.group(1) if m else ""
+    """The (cleaned) display name of a From/To header, or ''."""
+    na = parse_name_addr(header)
+    return na.display if na is not None else ""
