@@ -389,8 +389,10 @@ class CrmClient:
             return CrmMissingScopes(f"The HubSpot private app is missing scopes to {what}: {names}. Add them to "
                                     "the app (Settings → Integrations → Private Apps → Scopes), then run "
                                     "`softphone hubspot connect` again.", scopes, **kw)
-        return CrmRejected(f"HubSpot refused to {what} (HTTP {status}{', ' + category if category else ''}{said}).",
-                           **kw)
+        details = [str(e.get("message")) for e in body.get("errors") or [] if isinstance(e, dict) and e.get("message")]
+        detail = _redact(" — " + "; ".join(details[:3])[:400], self._token) if details else ""
+        return CrmRejected(f"HubSpot refused to {what} (HTTP {status}{', ' + category if category else ''}{said}"
+                           f"{detail}).", **kw)
 
     # ------------------------------------------------------------------------------------ endpoints
 

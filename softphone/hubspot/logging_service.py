@@ -114,9 +114,8 @@ def own_number(settings: Settings, account: str) -> str:
     return acc.caller_id_number or acc.user or acc.sip_uri
 
 
-def call_title(snap: CallSnapshot, who: str) -> str:
-    outbound = snap.direction is Direction.OUTBOUND
-    return f"{'Call to' if outbound else 'Call from'} {who}"
+def call_title(direction: str, who: str) -> str:
+    return f"{'Call to' if direction == Direction.OUTBOUND.value else 'Call from'} {who}"
 
 
 class LoggingService:
@@ -315,16 +314,21 @@ class LoggingService:
                                           disposition=snap.disposition)
         if existing is not None:
             title = str(existing.payload.get("properties", {}).get("hs_call_title", ""))
+            auto_title = bool(existing.payload.get("auto_title"))
         else:
             caller = self._callers.get(snap.call_id)
-            who = caller.name if caller is not None and caller.name else (forms[1] if len(forms) > 1 else snap.remote)
-            title = call_title(snap, who)
+            auto_title = caller is None or not caller.name
+            who = caller.name if caller is not None and not auto_title else (forms[1] if len(forms) > 1
+                                                                              else snap.remote)
+            title = call_title(snap.direction.value, who)
         props["hs_call_title"] = title
         props["hs_call_external_id"] = snap.call_id
         if existing is not None and "hs_call_body" in existing.payload.get("properties", {}) \
                 and "hs_call_body" not in props:
             props["hs_call_body"] = ""       # notes were cleared: clear them in HubSpot too
-        return {"remote": snap.remote, "forms": forms, "direction": snap.direction.value, "properties": props}
+        # auto_title: named after the number; the contact found when it is created names it instead
+        return {"remote": snap.remote, "forms": forms, "direction": snap.direction.value, "properties": props,
+                "auto_title": auto_title}
 
     # ------------------------------------------------------------------ caller names
 
@@ -423,8 +427,7 @@ class LoggingService:
             was_blocked = self._blocked is not None
             self._blocked = None
             self._noticed = {n for n in self._noticed if not n.startswith("auth:")}
-            n = self.outbox.retry_now(REJECTED)
-            self.outbox.retry_now(RETRY)
+            n = self.outbox.retry_now()       # everything held back for the old token goes now
             self._spawn(self._load_account())
             if was_blocked:
                 self._notice("info", f"HubSpot access token updated: logging {n} waiting call(s).",
@@ -461,6 +464,8 @@ class LoggingService:
                              item.key, remote_id)
             if remote_id is None:
                 contact = await self._contact_for(item)
+                if contact is not None and contact.name and item.payload.get("auto_title"):
+                    props["hs_call_title"] = call_title(str(item.payload.get("direction")), contact.name)
                 self.outbox.mark_in_doubt(item.key)
                 creating = True
                 remote_id = await client.create_call(props, contact_id=contact.id if contact else None,
@@ -469,6 +474,8 @@ class LoggingService:
                 self.stats["created"] += 1
                 self._logged(item.key, remote_id, created=True)
                 return
+            if item.payload.get("auto_title"):
+                props.pop("hs_call_title", None)    # keep the name it may have been given when created
             await client.update_call(remote_id, props)
             self.outbox.synced(item.key, item.version)
             self.stats["updated"] += 1

@@ -1,4 +1,5 @@
-"""Fixtures: a file keyring in a temp dir and a local HubSpot stand-in on 127.0.0.1 (free port)."""
+"""Fixtures: a file keyring in a temp dir, a local stand-in for the calling settings API on 127.0.0.1 and one
+for the CRM API over HTTPS (free ports)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import keyring.backend
 import pytest
 from keyrings.alt.file import PlaintextKeyring
 
+from .crm_contract import CrmContract
 from .fake_hubspot import FakeHubSpot
 
 API_KEY = "eu1-1a2b-3c4d-5e6f-7a8b9c0d1e2f"
@@ -56,3 +58,20 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.lower() in ("http_proxy", "https_proxy", "all_proxy"):
             monkeypatch.delenv(name)
+
+
+# ------------------------------------------------------------------------------ CRM (private-app token)
+
+CRM_TOKEN = "pat-na1-11111111-2222-4333-8444-555555555555"
+
+
+@pytest.fixture
+def crm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CrmContract]:
+    """HubSpot's CRM API stand-in over HTTPS; this process trusts its CA (``SSL_CERT_FILE``, as httpx reads it)."""
+    server = CrmContract(tmp_path).start()
+    server.add_token(CRM_TOKEN)
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca))
+    try:
+        yield server
+    finally:
+        server.stop()
