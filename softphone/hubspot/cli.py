@@ -1,5 +1,11 @@
-"""``softphone hubspot ...``: store the developer API key, manage the app's calling settings.
+"""``softphone hubspot ...``: connect the CRM (private-app token), see the outbox, store the developer API key,
+manage the app's calling settings.
 
+    softphone hubspot connect [--base-url URL] [--no-check] [--json]
+                                               reads a private-app access token from stdin (no-echo prompt on a
+                                               TTY) or SOFTPHONE_HUBSPOT_TOKEN, checks it, stores it in the keyring
+    softphone hubspot disconnect               forgets the token (calls waiting in the outbox stay there)
+    softphone hubspot outbox [--json]          calls waiting to be written to HubSpot, and why
     softphone hubspot set-key                  reads the key from stdin (prompts without echo on a TTY)
     softphone hubspot settings create --app-id ID --name NAME --url URL [--width N] [--height N] [flags]
     softphone hubspot settings get    --app-id ID
@@ -7,8 +13,9 @@
     softphone hubspot settings delete --app-id ID --yes
     (every settings action also takes --dry-run and --base-url)
 
-The developer API key lives only in the OS keyring (service ``softphone``, key ``hubspot:developer-api-key``):
-there is deliberately no command-line option for it, and it is redacted from every printed URL and log line.
+The developer API key lives only in the OS keyring (service ``softphone``, key ``hubspot:developer-api-key``),
+the access token under ``hubspot:access-token``: there is deliberately no command-line option for either, and
+neither is ever printed or logged.
 
 Wiring (softphone/cli.py): ``register(subparsers)`` adds the ``hubspot`` tree; each leaf parser sets
 ``func`` (``Callable[[argparse.Namespace], int]``, the exit code), so the main entry point runs
@@ -18,15 +25,19 @@ Wiring (softphone/cli.py): ``register(subparsers)`` adds the ``hubspot`` tree; e
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import json
 import logging
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from softphone import secrets
-from softphone.errors import SecretError, SoftphoneError
+from softphone.errors import ConfigError, SecretError, SoftphoneError
+from softphone.hubspot import crm
 from softphone.hubspot.api import (
     DEFAULT_BASE_URL,
     INT32_MAX,
@@ -79,13 +90,35 @@ _height_arg = _arg_type(lambda text: validate_dimension(text, "height"))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``hubspot set-key`` and ``hubspot settings create|get|update|delete`` to ``subparsers``."""
+    """Add ``hubspot connect|disconnect|outbox|set-key`` and ``hubspot settings create|get|update|delete``."""
     hub = subparsers.add_parser(
-        "hubspot", help="HubSpot developer tools: API key, calling settings",
-        description="Developer tools for the HubSpot calling app: store the developer API key and manage "
-                    "the app's calling settings (the iframe HubSpot shows: name, URL, size, flags).",
+        "hubspot", help="HubSpot: CRM connection (call logging, caller names), outbox, developer tools",
+        description="Connect the CRM with a private-app access token (calls no HubSpot tab saw are logged, "
+                    "callers get names), see calls waiting to be logged; developer tools for the calling app: "
+                    "store the developer API key and manage the app's calling settings.",
     )
     hub_sub = hub.add_subparsers(dest="hubspot_command", metavar="COMMAND", required=True)
+
+    connect = hub_sub.add_parser(
+        "connect", help="store and check a private-app access token (CRM logging, caller names)",
+        description="Store a HubSpot private-app access token in the OS keyring (service 'softphone', key "
+                    f"'{secrets.HUBSPOT_TOKEN_KEY}') and check it: portal, and the scopes logging calls and "
+                    "looking up callers need (crm.objects.contacts.read, crm.objects.contacts.write). The token "
+                    "is read from stdin, or prompted for without echo on a terminal; with "
+                    f"{secrets.HUBSPOT_TOKEN_ENV} set, that value is used (headless machines, CI).",
+    )
+    connect.add_argument("--base-url", type=_base_url_arg, metavar="URL",
+                         help="API root (default: [hubspot] api_base_url from the config)")
+    connect.add_argument("--no-check", action="store_true", help="store without asking HubSpot")
+    connect.add_argument("--json", action="store_true", help="print the check as JSON")
+    connect.set_defaults(func=cmd_connect)
+
+    disconnect = hub_sub.add_parser("disconnect", help="forget the access token (queued calls are kept)")
+    disconnect.set_defaults(func=cmd_disconnect)
+
+    outbox = hub_sub.add_parser("outbox", help="calls waiting to be logged in HubSpot, and why")
+    outbox.add_argument("--json", action="store_true")
+    outbox.set_defaults(func=cmd_outbox)
 
     set_key = hub_sub.add_parser(
         "set-key", help="store the developer API key in the keyring (read from stdin)",
@@ -220,6 +253,141 @@ def cmd_set_key(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     print(f"Stored the HubSpot developer API key in the keyring "
           f"(service '{secrets.SERVICE}', key '{secrets.HUBSPOT_KEY}').")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------- CRM: connect / outbox
+
+
+def _read_token() -> str:
+    env = os.environ.get(secrets.HUBSPOT_TOKEN_ENV, "").strip()
+    if env:
+        return env
+    if sys.stdin is None:
+        raise SecretError("No stdin to read the token from.")
+    if sys.stdin.isatty():
+        return getpass.getpass("HubSpot private-app access token: ").strip()
+    return sys.stdin.read(MAX_KEY_LENGTH * 4 + 1).strip()
+
+
+def _api_base_url(args: argparse.Namespace) -> str:
+    if args.base_url:
+        return str(args.base_url)
+    from softphone import config
+
+    return config.load().hubspot.api_base_url
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    """Read, check and store the private-app access token."""
+    try:
+        token = _read_token()
+        if not token:
+            _error("No token given; nothing stored.")
+            return EXIT_USAGE
+        if len(token) > MAX_KEY_LENGTH or not all(_key_char_ok(c) for c in token):
+            _error("That does not look like an access token (expected one line of printable ASCII, no spaces, "
+                   "like pat-na1-…); nothing stored.")
+            return EXIT_USAGE
+        check: crm.ConnectionCheck | None = None
+        if not args.no_check:
+            base_url = _api_base_url(args)
+            try:
+                check = asyncio.run(crm.check_connection(token, base_url))
+            except crm.CrmAuthError as exc:
+                _error(f"{exc.message}\nNothing stored.")
+                return EXIT_ERROR
+            except crm.CrmError as exc:
+                _error(f"{exc.message}\nNothing stored (use --no-check to store it without asking HubSpot).")
+                return EXIT_ERROR
+    except (KeyboardInterrupt, EOFError):
+        _error("Cancelled; nothing stored.")
+        return EXIT_ERROR
+    except (SoftphoneError, ConfigError) as exc:
+        _error(exc.message)
+        return EXIT_ERROR
+    from_env = bool(os.environ.get(secrets.HUBSPOT_TOKEN_ENV, "").strip())
+    try:
+        secrets.set_hubspot_token(token)
+        where = f"the keyring (service '{secrets.SERVICE}', key '{secrets.HUBSPOT_TOKEN_KEY}')"
+    except SecretError as exc:
+        if not from_env:
+            _error(exc.message)
+            return EXIT_ERROR
+        where = f"no keyring ({exc.message}); the engine reads {secrets.HUBSPOT_TOKEN_ENV}"
+    if args.json:
+        print(json.dumps({"stored": where, "check": check.to_json() if check else None}, indent=2))
+    else:
+        print(f"Stored the HubSpot access token in {where}.")
+        if check is not None:
+            print("\n".join(check.lines()))
+    if check is not None and check.missing_required:
+        print("warning: the token lacks " + ", ".join(check.missing_required) + ": add the scopes to the private "
+              "app in HubSpot (Settings → Integrations → Private Apps), then connect again.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_disconnect(args: argparse.Namespace) -> int:
+    del args
+    try:
+        removed = secrets.delete_hubspot_token()
+    except SecretError as exc:
+        _error(exc.message)
+        return EXIT_ERROR
+    print("Forgot the HubSpot access token." if removed else "No HubSpot access token was stored.")
+    if os.environ.get(secrets.HUBSPOT_TOKEN_ENV, "").strip():
+        print(f"note: {secrets.HUBSPOT_TOKEN_ENV} is set in this environment and still applies.", file=sys.stderr)
+    print("Calls waiting in the outbox are kept (see `softphone hubspot outbox`).", file=sys.stderr)
+    return EXIT_OK
+
+
+def _ago(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """List the calls waiting in the outbox (read straight from the database; the engine may be running)."""
+    from softphone import config
+    from softphone.storage.outbox import FILENAME, open_readonly
+
+    box = open_readonly(config.data_dir() / FILENAME)
+    items = box.pending() if box is not None else []
+    counts = box.counts() if box is not None else {"pending": 0, "rejected": 0, "done": 0}
+    if box is not None:
+        box.close()
+    now = time.time()
+    rows = []
+    for it in items:
+        if it.error_kind == "rejected":
+            why = f"refused by HubSpot: {it.error}"
+        elif it.error:
+            why = f"retrying: {it.error}"
+        elif it.in_doubt_since is not None:
+            why = "sent, answer not received: checking HubSpot before sending again"
+        else:
+            why = "queued"
+        rows.append({"call_id": it.key, "remote": it.payload.get("remote", ""),
+                     "direction": it.payload.get("direction", ""),
+                     "action": "update" if it.remote_id is not None else "create",
+                     "engagement_id": it.remote_id, "attempts": it.attempts,
+                     "next_attempt_in_s": round(max(0.0, it.next_at - now), 1),
+                     "queued_at": it.created_at, "why": why})
+    if args.json:
+        print(json.dumps({"pending": rows, "counts": counts}, indent=2))
+        return EXIT_OK
+    if not rows:
+        print(f"Nothing waiting: every call is in HubSpot ({counts['done']} logged recently).")
+        return EXIT_OK
+    print(f"{len(rows)} call(s) waiting to be logged in HubSpot:")
+    for r in rows:
+        when = "now" if r["next_attempt_in_s"] <= 0 else f"in {_ago(r['next_attempt_in_s'])}"
+        print(f"  {r['call_id']}  {r['direction']:<8} {r['remote']:<18} {r['action']}, {r['attempts']} attempt(s), "
+              f"next {when}, queued {_ago(now - r['queued_at'])} ago\n      {r['why']}")
     return EXIT_OK
 
 

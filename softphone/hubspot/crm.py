@@ -499,3 +499,46 @@ def _contact(rec: dict[str, Any]) -> Contact | None:
 
     return Contact(id=ident, first_name=s("firstname"), last_name=s("lastname"), email=s("email"),
                    company=s("company"), company_id=_int_or_none(props.get("associatedcompanyid") or None))
+
+
+# ------------------------------------------------------------------------------------------ connection check
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """What ``connect`` and ``doctor`` show: which portal the token belongs to and which scopes it lacks."""
+
+    portal_id: int
+    ui_domain: str
+    scopes: tuple[str, ...]
+    missing_required: tuple[str, ...]
+    missing_recommended: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"portal_id": self.portal_id, "ui_domain": self.ui_domain, "scopes": list(self.scopes),
+                "missing_required": list(self.missing_required),
+                "missing_recommended": list(self.missing_recommended)}
+
+    def lines(self) -> list[str]:
+        """Human-readable summary (portal, each wanted scope present or missing and what it is for)."""
+        out = [f"HubSpot portal {self.portal_id} ({self.ui_domain})"]
+        for wanted, label in ((REQUIRED_SCOPES, "required"), (RECOMMENDED_SCOPES, "recommended")):
+            for scope, why in wanted.items():
+                mark = "ok     " if scope in self.scopes else "MISSING"
+                out.append(f"  {mark} {scope} ({label}: {why})")
+        return out
+
+
+async def check_connection(token: str, base_url: str = DEFAULT_BASE_URL, *,
+                           transport: httpx.AsyncBaseTransport | None = None) -> ConnectionCheck:
+    """Ask HubSpot which portal and scopes ``token`` has. Raises ``CrmError`` (401: a bad token)."""
+    async with CrmClient(token, base_url=base_url, transport=transport) as client:
+        info = await client.token_info()
+        try:
+            details = await client.account_details()
+            ui_domain = details.ui_domain
+        except CrmRejected:
+            ui_domain = "app.hubspot.com"          # the portal id from the token is what matters
+    return ConnectionCheck(portal_id=info.hub_id, ui_domain=ui_domain, scopes=info.scopes,
+                           missing_required=tuple(info.missing(REQUIRED_SCOPES)),
+                           missing_recommended=tuple(info.missing(RECOMMENDED_SCOPES)))
