@@ -23,10 +23,13 @@ from softphone import commands, secrets
 from softphone.accounts import AccountService
 from softphone.bus import EventBus
 from softphone.config import AccountConfig, Settings
+from softphone.config import load as load_settings
 from softphone.core.events import CallState, CallUpdated, Notice, RegistrationChanged, RegState
+from softphone.core.inbound import Verdict
 from softphone.core.phone import AccountInfo, Phone
-from softphone.errors import PhoneError
+from softphone.errors import ConfigError, PhoneError
 from softphone.ports import Service, Surface
+from softphone.sip import trust
 from softphone.sip.media import ConferenceOnlyMedia, MediaBridge
 from softphone.storage.history import HistoryStore
 
@@ -155,11 +158,14 @@ class Engine:
         if self._media is None and self._audio:
             self._media = self._make_sound_devices()
 
+        listen = None if self.settings.sip_bind_address else await loop.run_in_executor(
+            None, trust.listen_address, accounts, not accounts)
         sip = self._sip = SipEngine(
             emit=emit,
             sip_port=self.settings.sip_port,
             media=self.media,
             bind_address=self.settings.sip_bind_address,
+            listen_address=listen,
             tls_ca_file=next((a.tls_ca_file for a in accounts if a.transport == "tls" and a.tls_ca_file), None),
         )
         infos = [account_info(a) for a in accounts]
@@ -190,6 +196,7 @@ class Engine:
         sip.allow_direct_dial()
         self.demo_port = await loop.run_in_executor(
             None, sip.add_demo_line, DEMO_ACCOUNT) if self.settings.use_demo_line else None
+        await self._refresh_doors()
         for a in accounts:
             sip.add_account(a, passwords.get(a.name))
         if not pending:
@@ -277,10 +284,22 @@ class Engine:
         except Exception:
             return {}
 
+    async def _refresh_doors(self) -> None:
+        """Tell the SIP front door who may ring each account (DNS off the loop)."""
+        if self._sip is None or self._loop is None:
+            return
+        doors = await self._loop.run_in_executor(None, trust.doors, self.enabled_accounts())
+        self._sip.set_doors(doors, Verdict.DROP if self.settings.stranger_calls == "ignore" else Verdict.REJECT)
+
     def _apply_account(self, a: AccountConfig | None, old_name: str | None) -> None:
         """Re-register a changed account in the running engine (or drop a removed one)."""
-        if self._phone is None or self._sip is None:
+        if self._phone is None or self._sip is None or self._loop is None:
             return
+        try:
+            self.settings = load_settings()
+        except ConfigError as exc:
+            log.error("config unreadable after an account change: %s", exc.message)
+        self._loop.create_task(self._refresh_doors())
         for name in {n for n in (old_name, a.name if a else None) if n}:
             self._sip.remove_account(name)
             self._phone.remove_account(name)
@@ -326,6 +345,9 @@ class Engine:
         for c in st["calls"]:
             c["audio"] = self.media_stats(c["call_id"])
         st["demo_port"] = self.demo_port
+        if self._sip is not None:
+            st["inbound"] = self._sip.inbound_status()
+            st["sip_transports"] = dict(self._sip.transport_info)
         st["services"] = [s.name for s in self.services]
         st.update(self.describe())
         return st

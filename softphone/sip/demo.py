@@ -14,6 +14,7 @@ from typing import Any
 import pjsua2 as pj
 
 from softphone.core.events import RegState, SipRegistration
+from softphone.core.inbound import ANY_USER, Door, Peer
 from softphone.core.numbers import display_remote
 from softphone.sip.engine import SipEngine, _Account
 
@@ -52,6 +53,12 @@ class DemoLine:
         self.calls: dict[int, _DemoCall] = {}
         self.outgoing: list[_DemoCall] = []
         self.echo_pool: list[_EchoPort] = []
+
+    def doors(self) -> tuple[Door, ...]:
+        """The demo line takes calls only from itself: the rep's demo account from the peer's transport, the
+        peer (which answers any number) from the rep's."""
+        return (Door(self.user.name, frozenset({"rep"}), frozenset({Peer("127.0.0.1", self.port)})),
+                Door(self.peer.name, frozenset({ANY_USER}), frozenset({Peer("127.0.0.1", self.user_port)})))
 
     @staticmethod
     def _loopback_transport(ep: Any) -> tuple[int, int]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
 import os
 import threading
@@ -27,6 +28,7 @@ import pjsua2 as pj
 
 from softphone import __version__
 from softphone.config import AccountConfig
+from softphone.core.callerid import identify
 from softphone.core.events import (
     Direction,
     RegState,
@@ -39,8 +41,10 @@ from softphone.core.events import (
     SipRegistration,
     SipTransferProgress,
 )
+from softphone.core.inbound import Door, Peer, Policy, Verdict, header_value, parse_request, with_learnt
 from softphone.core.numbers import display_name, display_remote
 from softphone.sip import mediacfg, nat
+from softphone.sip.frontdoor import FrontDoor
 from softphone.sip.media import ConferenceOnlyMedia, MediaBridge
 from softphone.worker import Worker
 
@@ -102,6 +106,8 @@ class _Account(pj.Account):  # type: ignore[misc]
             if info.regIsActive:
                 self.backoff = 0
                 state = RegState.REGISTERED
+                # the registrar answered from here: calls it relays to us will come from the same place
+                self.engine._learn_peer(self.name, str(prm.rdata.srcAddress))
             elif self.unregistering or (200 <= code < 300 and int(prm.expiration) == 0):
                 state = RegState.UNREGISTERED
             else:
@@ -113,7 +119,7 @@ class _Account(pj.Account):  # type: ignore[misc]
 
     def onIncomingCall(self, prm: Any) -> None:
         try:
-            self.engine._on_incoming(self, prm.callId)
+            self.engine._on_incoming(self, prm.callId, prm.rdata)
         except Exception:
             log.exception("onIncomingCall")
 
@@ -126,6 +132,7 @@ class _Call(pj.Call):  # type: ignore[misc]
         self.call_id = call_id
         self.media_active = False
         self.ended = False
+        self.refused = False          # a stranger's INVITE answered 403: nothing about it reaches the core
 
     def onCallState(self, prm: Any) -> None:
         try:
@@ -139,7 +146,8 @@ class _Call(pj.Call):  # type: ignore[misc]
             if leg is SipLegState.DISCONNECTED:
                 self.ended = True
                 self.engine._on_disconnected(self)
-            self.engine._emit(SipCallProgress(self.call_id, leg, code, str(ci.lastReason)))
+            if not self.refused:
+                self.engine._emit(SipCallProgress(self.call_id, leg, code, str(ci.lastReason)))
         except Exception:
             log.exception("onCallState")
 
@@ -191,8 +199,12 @@ class SipEngine:
     """Implements ``softphone.core.ports.SipPort`` on top of pjsua2."""
 
     def __init__(self, emit: Emit, sip_port: int = 0, media: MediaBridge | None = None,
-                 bind_address: str | None = None, tls_ca_file: str | None = None) -> None:
+                 bind_address: str | None = None, tls_ca_file: str | None = None,
+                 listen_address: str | None = None) -> None:
         self._tls_ca = tls_ca_file
+        # bind_address (sip_bind_address): the one address peers must use, never rewritten; listen_address: the
+        # interface towards the accounts' servers (NAT rewriting still applies)
+        self._listen = bind_address or listen_address
         self._emit_cb = emit
         self._port = sip_port
         self._bind = bind_address
@@ -210,6 +222,11 @@ class SipEngine:
         self._nameservers = _system_nameservers()
         self.demo: DemoLine | None = None
         self.transport_info: dict[str, str] = {}
+        self.front_door = FrontDoor(on_refused=_log_refused)
+        self._doors: tuple[Door, ...] = ()                 # from the accounts (engine thread writes, whole)
+        self._learnt: dict[str, frozenset[Peer]] = {}      # registrar addresses seen answering our REGISTERs
+        self._stranger = Verdict.REJECT
+        self.refused_in_callback = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -248,8 +265,9 @@ class SipEngine:
                            ("tls", pj.PJSIP_TRANSPORT_TLS)):
             tcfg = pj.TransportConfig()
             tcfg.port = self._port if name != "tls" else 0
+            if self._listen:
+                tcfg.boundAddress = self._listen
             if self._bind:
-                tcfg.boundAddress = self._bind
                 tcfg.publicAddress = self._bind
             if name == "tls":
                 tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
@@ -272,6 +290,8 @@ class SipEngine:
         ep.libStart()
         mediacfg.configure_codecs(ep)
         self.media.start(ep)
+        host, _, port = self.transport_info["udp"].rpartition(":")
+        self.front_door.install((host.strip("[]"), int(port)))
         log.info("SIP endpoint up: %s", self.transport_info)
 
     def _shutdown(self) -> None:
@@ -297,6 +317,7 @@ class SipEngine:
         gc.collect()
         self._shutdown_accounts()
         self.demo = None
+        self.front_door.remove()
         ep.libDestroy()
         self.ep = None
 
@@ -342,6 +363,39 @@ class SipEngine:
 
         self.worker.later(delay, retry)
 
+    # ------------------------------------------------------------------ who may call us (the front door)
+
+    def set_doors(self, doors: tuple[Door, ...], stranger: Verdict) -> None:
+        """The accounts' ways in (from config, with resolved registrar/proxy addresses); any thread."""
+        self._doors = doors
+        self._stranger = stranger
+        self._refresh_policy()
+
+    def _learn_peer(self, account: str, address: str) -> None:
+        peer = _peer(address)
+        if peer is not None and peer not in self._learnt.get(account, frozenset()):
+            self._learnt = {**self._learnt, account: self._learnt.get(account, frozenset()) | {peer}}
+            self._refresh_policy()
+
+    def _refresh_policy(self) -> None:
+        doors = self._doors + (self.demo.doors() if self.demo is not None else ())
+        self.front_door.policy = with_learnt(Policy(doors, self._stranger), self._learnt)
+
+    def _admitted(self, account: str, source: str, message: str) -> bool:
+        """The check in onIncomingCall: this account's door, and a Request-URI user it answers as."""
+        door = self.front_door.policy.door(account)
+        peer = _peer(source)
+        req = parse_request(message.encode("utf-8", "surrogateescape"))
+        ok = (door is not None and peer is not None and door.admits(peer.ip, peer.port)
+              and req is not None and door.answers(req.ruri_user))
+        if not ok:
+            self.refused_in_callback += 1
+            _log_refused(req.method if req else "INVITE", source, Verdict.REJECT)
+        return ok
+
+    def inbound_status(self) -> dict[str, Any]:
+        return {**self.front_door.status(), "refused_after_pjsua": self.refused_in_callback}
+
     # ------------------------------------------------------------------ accounts
 
     def add_account(self, a: AccountConfig, password: str | None) -> None:
@@ -377,6 +431,8 @@ class SipEngine:
                                         else pj.PJMEDIA_SRTP_OPTIONAL)
             acfg.mediaConfig.srtpSecureSignaling = 0
         nat.configure_account(acfg, a, bind_address=self._bind)
+        if self._listen and not self._bind:
+            acfg.mediaConfig.transportConfig.boundAddress = self._listen
         acc = _Account(self, a.name)
         acc.has_registrar = a.registrar is not None
         self._accounts[a.name] = acc
@@ -412,6 +468,7 @@ class SipEngine:
         from softphone.sip.demo import DemoLine
 
         self.demo = DemoLine(self, name)
+        self._refresh_policy()
         return self.demo.port
 
     # ------------------------------------------------------------------ SipPort
@@ -534,7 +591,21 @@ class SipEngine:
 
     # ------------------------------------------------------------------ callbacks (pjsip worker thread)
 
-    def _on_incoming(self, acc: _Account, pj_call_id: int) -> None:
+    def _on_incoming(self, acc: _Account, pj_call_id: int, rdata: Any) -> None:
+        src = str(rdata.srcAddress)
+        message = _wire_text(rdata)
+        if not self._admitted(acc.name, src, message):
+            # The front door should have stopped it (it is off, or the request matched another account's
+            # door): refuse before anything rings. The Call object answers and is released at DISCONNECTED.
+            refused = _Call(self, acc, f"refused-{uuid.uuid4()}", pj_call_id)
+            with self._lock:
+                self._calls[refused.call_id] = refused
+            refused.refused = True
+            prm = pj.CallOpParam()
+            prm.statusCode = 403
+            with contextlib.suppress(pj.Error):
+                refused.hangup(prm)
+            return
         if acc.demo_peer and self.demo is not None:
             self.demo.on_incoming(acc, pj_call_id)
             return
@@ -543,10 +614,10 @@ class SipEngine:
         with self._lock:
             self._calls[call_id] = call
         ci = call.getInfo()
-        remote = str(ci.remoteUri)
+        remote, name = identify(str(ci.remoteUri), header_value(message, "P-Asserted-Identity"))
         self._emit(SipIncomingCall(
-            call_id=call_id, account=acc.name, remote=display_remote(remote),
-            remote_name=display_name(remote), to=display_remote(str(ci.localUri)),
+            call_id=call_id, account=acc.name, remote=remote, remote_name=name,
+            to=display_remote(str(ci.localUri)),
         ))
 
     def _on_transfer_request(self, call: _Call, prm: Any) -> None:
@@ -647,6 +718,33 @@ def _log_job_error(exc: BaseException) -> None:
         log.warning("pjsua2 error: %s", exc.info() if hasattr(exc, "info") else exc)
     else:
         log.error("SIP command failed", exc_info=exc)
+
+
+def _peer(address: str) -> Peer | None:
+    """"1.2.3.4:5060" / "[::1]:5060" → Peer; None when unparsable."""
+    host, sep, port = address.strip().rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return Peer(host.strip("[]"), int(port))
+
+
+def _wire_text(rdata: Any) -> str:
+    try:
+        return str(rdata.wholeMsg)
+    except Exception:
+        return ""
+
+
+_refusals = itertools.count(1)
+
+
+def _log_refused(method: str, source: str, verdict: Verdict) -> None:
+    """One line per refusal for the first few, then one in a hundred (a scan must not flood the log); the
+    method is a parsed token and the source an address: nothing the sender wrote verbatim."""
+    n = next(_refusals)
+    if n <= 20 or n % 100 == 0:
+        log.warning("SIP front door: %s from %s %s (%d refused so far)", method, source,
+                    "answered 404" if verdict is Verdict.NOT_FOUND else "refused", n)
 
 
 def _reason(exc: Any) -> str:
