@@ -160,6 +160,7 @@ class CrmContract:
         self._ids = itertools.count(int(time.time()) % 100000 * 1000 + 50_000_000)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
+        self._conns: set[Any] = set()
         self._thread: threading.Thread | None = None
         self.port = 0
         self.answered = threading.Condition(self._lock)
@@ -233,7 +234,15 @@ class CrmContract:
 
             def get_request(self) -> tuple[socket.socket, Any]:
                 sock, addr = super().get_request()
-                return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+                tls = ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                with contract._lock:
+                    contract._conns.add(tls)
+                return tls, addr
+
+            def shutdown_request(self, request: Any) -> None:
+                with contract._lock:
+                    contract._conns.discard(request)
+                super().shutdown_request(request)
 
         self._server = Server(("127.0.0.1", port or self.port), Handler)
         self.port = self._server.server_port
@@ -251,6 +260,11 @@ class CrmContract:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            conns, self._conns = list(self._conns), set()
+        for conn in conns:       # kept-alive connections too: a client's pool must not reach a "down" server
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
