@@ -206,7 +206,8 @@ class LoggingService:
             "connected": self.client is not None,
             "portal_id": self.account.portal_id if self.account else None,
             "pending": counts["pending"], "rejected": counts["rejected"],
-            "logged": self.stats["created"] + self.stats["found"], "last_error": self.last_error,
+            "logged": self.stats["created"] + self.stats["found"], "sdk_logged": self.stats["sdk_logged"],
+            "last_error": self.last_error,
         }}
 
     def _spawn(self, coro: Any) -> None:
