@@ -118,6 +118,32 @@ def call_title(direction: str, who: str) -> str:
     return f"{'Call to' if direction == Direction.OUTBOUND.value else 'Call from'} {who}"
 
 
+def call_payload(snap: CallSnapshot, settings: Settings, *, existing: OutboxItem | None = None,
+                 caller: Contact | None = None) -> dict[str, Any]:
+    """What the outbox keeps for a call: the engagement properties (the SDK path's mapping, plus our call id as
+    ``hs_call_external_id`` and a title) and the number spellings to find its contact by."""
+    acc = settings.account(snap.account)
+    country = acc.default_country if acc is not None else "US"
+    forms = phone_forms(snap.remote, country)
+    props = sdk.engagement_properties(snap, own_number=own_number(settings, snap.account), notes=snap.notes,
+                                      disposition=snap.disposition)
+    if existing is not None:
+        title = str(existing.payload.get("properties", {}).get("hs_call_title", ""))
+        auto_title = bool(existing.payload.get("auto_title"))
+    else:
+        auto_title = caller is None or not caller.name
+        who = caller.name if caller is not None and not auto_title else (forms[1] if len(forms) > 1 else snap.remote)
+        title = call_title(snap.direction.value, who)
+    props["hs_call_title"] = title
+    props["hs_call_external_id"] = snap.call_id
+    had_notes = existing is not None and "hs_call_body" in existing.payload.get("properties", {})
+    if had_notes and "hs_call_body" not in props:
+        props["hs_call_body"] = ""       # notes were cleared: clear them in HubSpot too
+    # auto_title: named after the number; the contact found when it is created names it instead
+    return {"remote": snap.remote, "forms": forms, "direction": snap.direction.value, "properties": props,
+            "auto_title": auto_title}
+
+
 class LoggingService:
     name = "hubspot-crm"
 
@@ -307,29 +333,7 @@ class LoggingService:
             self._wake.set()
 
     def _payload(self, snap: CallSnapshot, existing: OutboxItem | None) -> dict[str, Any]:
-        settings = self._settings
-        acc = settings.account(snap.account)
-        country = acc.default_country if acc is not None else "US"
-        forms = phone_forms(snap.remote, country)
-        props = sdk.engagement_properties(snap, own_number=own_number(settings, snap.account), notes=snap.notes,
-                                          disposition=snap.disposition)
-        if existing is not None:
-            title = str(existing.payload.get("properties", {}).get("hs_call_title", ""))
-            auto_title = bool(existing.payload.get("auto_title"))
-        else:
-            caller = self._callers.get(snap.call_id)
-            auto_title = caller is None or not caller.name
-            who = caller.name if caller is not None and not auto_title else (forms[1] if len(forms) > 1
-                                                                              else snap.remote)
-            title = call_title(snap.direction.value, who)
-        props["hs_call_title"] = title
-        props["hs_call_external_id"] = snap.call_id
-        if existing is not None and "hs_call_body" in existing.payload.get("properties", {}) \
-                and "hs_call_body" not in props:
-            props["hs_call_body"] = ""       # notes were cleared: clear them in HubSpot too
-        # auto_title: named after the number; the contact found when it is created names it instead
-        return {"remote": snap.remote, "forms": forms, "direction": snap.direction.value, "properties": props,
-                "auto_title": auto_title}
+        return call_payload(snap, self._settings, existing=existing, caller=self._callers.get(snap.call_id))
 
     # ------------------------------------------------------------------ caller names
 
