@@ -24,10 +24,10 @@ from softphone.accounts import AccountService
 from softphone.bus import EventBus
 from softphone.config import AccountConfig, Settings
 from softphone.config import load as load_settings
-from softphone.core.events import CallState, CallUpdated, Notice, RegistrationChanged, RegState
+from softphone.core.events import CallState, CallUpdated, Notice, RegistrationChanged, RegState, SipRegistration
 from softphone.core.inbound import Verdict
 from softphone.core.phone import AccountInfo, Phone
-from softphone.errors import ConfigError, PhoneError
+from softphone.errors import ConfigError, PhoneError, SoftphoneError
 from softphone.ports import Service, Surface
 from softphone.sip import trust
 from softphone.sip.media import ConferenceOnlyMedia, MediaBridge
@@ -151,7 +151,18 @@ class Engine:
         self.bus.subscribe(CallUpdated, self.history.on_call_updated)
 
         accounts = self.enabled_accounts()
-        passwords = {a.name: secrets.get_password(a.name) for a in accounts if a.auth_username}
+        passwords: dict[str, str | None] = {}
+        unusable: dict[str, str] = {}      # accounts that cannot register: why (shown as the registration reason)
+        for a in accounts:
+            if not a.auth_username:
+                continue
+            try:
+                passwords[a.name] = secrets.read_password(a.name)
+            except SoftphoneError as exc:
+                unusable[a.name] = exc.message
+                continue
+            if passwords[a.name] is None:
+                unusable[a.name] = f"No password stored: softphone account set-password {a.name!r}"
         def emit(ev: object) -> None:
             loop.call_soon_threadsafe(self._on_sip_event, ev)
 
@@ -166,6 +177,7 @@ class Engine:
             media=self.media,
             bind_address=self.settings.sip_bind_address,
             listen_address=listen,
+            user_agent=self.settings.user_agent,
             tls_ca_file=next((a.tls_ca_file for a in accounts if a.transport == "tls" and a.tls_ca_file), None),
         )
         infos = [account_info(a) for a in accounts]
@@ -198,6 +210,10 @@ class Engine:
             None, sip.add_demo_line, DEMO_ACCOUNT) if self.settings.use_demo_line else None
         await self._refresh_doors()
         for a in accounts:
+            if a.name in unusable:
+                pending.discard(a.name)
+                self._phone.handle(SipRegistration(a.name, RegState.FAILED, None, unusable[a.name]))
+                continue
             sip.add_account(a, passwords.get(a.name))
         if not pending:
             reg_done.set()
@@ -305,7 +321,12 @@ class Engine:
             self._phone.remove_account(name)
         if a is not None and a.enabled:
             self._phone.upsert_account(account_info(a))
-            self._sip.add_account(a, secrets.get_password(a.name) if a.auth_username else None)
+            try:
+                password = secrets.read_password(a.name) if a.auth_username else None
+            except SoftphoneError as exc:
+                self._phone.handle(SipRegistration(a.name, RegState.FAILED, None, exc.message))
+                return
+            self._sip.add_account(a, password)
 
     async def stop(self) -> None:
         for svc in reversed(self.services):

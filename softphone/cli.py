@@ -64,6 +64,16 @@ def setup_logging(data_dir: Path | None, verbose: bool = False) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _die(msg: str, code: int) -> int:
     print(f"softphone: {msg}", file=sys.stderr)
     return code
@@ -268,7 +278,11 @@ def cmd_account_list(args: argparse.Namespace) -> int:
     rows = []
     for a in settings.accounts:
         d = a.model_dump(mode="json", exclude_none=True)
-        d["password_stored"] = bool(a.auth_username) and secrets.get_password(a.name) is not None
+        try:
+            d["password_stored"] = bool(a.auth_username) and secrets.read_password(a.name) is not None
+        except SoftphoneError as exc:
+            d["password_stored"] = False
+            d["keyring_error"] = exc.message
         rows.append(d)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -276,7 +290,7 @@ def cmd_account_list(args: argparse.Namespace) -> int:
         print("no accounts configured (the demo line is used). Add one: softphone account add NAME --sip-uri ...")
     else:
         for d in rows:
-            pw = "password in keyring" if d["password_stored"] else (
+            pw = "password in keyring" if d["password_stored"] else d.get("keyring_error") or (
                 "NO PASSWORD (softphone account set-password)" if d.get("auth_username") else "no auth")
             print(f"{d['name']}: {d['sip_uri']} via {d.get('registrar') or 'direct (no registrar)'} "
                   f"[{d['transport']}] {pw}")
@@ -439,7 +453,7 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
 
     h = sub.add_parser("history", help="call history")
     h.add_argument("--json", action="store_true")
-    h.add_argument("--limit", type=int, default=20)
+    h.add_argument("--limit", type=_positive_int, default=20)
     h.add_argument("--search")
     h.add_argument("--status", choices=["COMPLETED", "FAILED", "CANCELED", "BUSY", "NO_ANSWER", "REJECTED", "MISSED"])
     h.set_defaults(func=cmd_history)

@@ -338,8 +338,12 @@ def load(path: Path | None = None, *, env_origins: bool = True) -> Settings:
     if path.exists():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"Invalid configuration in {path}: not UTF-8 text (byte {exc.start}).") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"Invalid configuration in {path}: not valid TOML ({exc}).") from None
+        except RecursionError:
+            raise ConfigError(f"Invalid configuration in {path}: nested too deeply.") from None
         except OSError as exc:
             raise ConfigError(f"Cannot read configuration {path}: {exc.strerror}.") from None
     try:

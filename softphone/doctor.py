@@ -68,7 +68,11 @@ def report() -> tuple[str, bool]:
         if not settings.accounts:
             add(WARN, "no SIP account configured: the demo line is offered (softphone account add ...)")
         for a in settings.accounts:
-            pw = secrets.get_password(a.name) if a.auth_username else None
+            try:
+                pw = secrets.read_password(a.name) if a.auth_username else None
+            except SoftphoneError as exc:
+                add(BAD, f"account {a.name}: {exc.message}")
+                pw = ""
             if a.auth_username and pw is None:
                 add(BAD, f"account {a.name}: no password in the keyring (softphone account set-password {a.name!r})")
             reg = None
@@ -90,6 +94,14 @@ def report() -> tuple[str, bool]:
         else:
             add(OK, f"port {port} (widget) is free")
         lines.append(f"allowed widget origins: {', '.join(settings.widget.allowed_origins)}")
+    if status and isinstance(status.get("inbound"), dict):
+        door = status["inbound"]
+        refused = int(door.get("rejected", 0)) + int(door.get("dropped", 0))
+        add(OK if door.get("active") else WARN, f"SIP front door: {door.get('state')}")
+        if refused:
+            methods = ", ".join(f"{m} {n}" for m, n in sorted(door.get("by_method", {}).items()))
+            add(WARN, f"unsolicited SIP requests refused: {refused} ({methods}); last from {door.get('last_source')}"
+                " — someone is scanning this computer's SIP port")
 
     try:
         audio = importlib.import_module("softphone.audio.devices")

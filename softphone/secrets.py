@@ -26,11 +26,22 @@ HUBSPOT_TOKEN_ENV = "SOFTPHONE_HUBSPOT_TOKEN"
 log = logging.getLogger(__name__)
 
 
-def get_password(account: str) -> str | None:
+def read_password(account: str) -> str | None:
+    """The stored password, None when there is none; raises ``SecretError`` when the keyring itself cannot be
+    reached (locked, no backend), so that a missing keyring is never mistaken for a wrong password."""
     try:
         return keyring.get_password(SERVICE, account)
-    except keyring.errors.KeyringError as exc:
-        log.error("keyring unavailable while reading the password of %r: %s", account, type(exc).__name__)
+    except (keyring.errors.KeyringError, RuntimeError) as exc:
+        raise SecretError(f"The keyring is unavailable ({type(exc).__name__}): unlock or install one "
+                          "(e.g. gnome-keyring), then restart the softphone.") from None
+
+
+def get_password(account: str) -> str | None:
+    """``read_password``, with an unreachable keyring logged and read as "no password"."""
+    try:
+        return read_password(account)
+    except SecretError as exc:
+        log.error("reading the password of %r: %s", account, exc.message)
         return None
 
 

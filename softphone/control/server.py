@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import os
 import secrets
@@ -111,7 +110,7 @@ class ControlServer:
         name = request.match_info["name"]
         try:
             args = await request.json() if request.can_read_body else {}
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):    # not JSON, or nested beyond reason
             return web.json_response({"ok": False, "error": {"code": "bad_json", "message": "Body is not JSON."}},
                                      status=400)
         if not isinstance(args, dict):

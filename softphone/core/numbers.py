@@ -18,6 +18,8 @@ from softphone.core.sipuri import SIP_URI
 from softphone.errors import InvalidNumber
 
 MAX_INPUT = 256
+_URI_PARAMS = frozenset({"user", "transport"})
+_TRANSPORTS = frozenset({"udp", "tcp", "tls"})
 _EXTENSION = re.compile(r"^[0-9*#]{1,8}$")
 _DIAL_CHARS = re.compile(r"^[0-9+()\-.\s/]+(?:\s*(?:x|ext\.?|#)\s*[0-9]{1,6})?$", re.IGNORECASE)
 
@@ -85,6 +87,11 @@ def _sip_uri(raw: str) -> DialTarget:
     port = m.group("port")
     if port is not None and not 0 < int(port) < 65536:
         raise InvalidNumber(f"“{_preview(raw)}” has an invalid port.")
+    for param in filter(None, (m.group("params") or "").split(";")):
+        name, _, value = param.partition("=")
+        if name.lower() not in _URI_PARAMS or (name.lower() == "transport" and value.lower() not in _TRANSPORTS):
+            # maddr= and friends would send the call somewhere the address does not say
+            raise InvalidNumber(f"“{_preview(raw)}”: the URI parameter “{name[:20]}” is not allowed.")
     scheme = m.group("scheme").lower()
     uri = scheme + raw[len(scheme):]
     return DialTarget(display=uri, user=None, uri=uri)

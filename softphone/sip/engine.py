@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
-from softphone import __version__
 from softphone.config import AccountConfig
 from softphone.core.callerid import identify
 from softphone.core.events import (
@@ -72,9 +71,19 @@ class _PjLog(pj.LogWriter):  # type: ignore[misc]
     """Route pjsip's log into Python logging (level <= 3: no SIP message bodies, so no credentials)."""
 
     def write(self, entry: Any) -> None:
-        msg = str(entry.msg).rstrip()
+        msg = _log_safe(str(entry.msg))
         level = int(entry.level)
         pjlog.log(logging.ERROR if level <= 1 else logging.WARNING if level == 2 else _VERBOSE, "%s", msg)
+
+
+def _log_safe(msg: str) -> str:
+    """pjsip quotes packets it could not parse (bytes a stranger chose) in its error lines: keep the first
+    line only, with control characters escaped and a bounded length, unless whole messages were asked for."""
+    if _VERBOSE == logging.INFO:
+        return msg.rstrip()
+    first = msg.strip().split("\n", 1)[0]
+    safe = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in first[:300])
+    return safe + (" […]" if len(first) > 300 or "\n" in msg.strip() else "")
 
 
 def _with_params(uri: str, transport: str, *, lr: bool = False) -> str:
@@ -200,8 +209,9 @@ class SipEngine:
 
     def __init__(self, emit: Emit, sip_port: int = 0, media: MediaBridge | None = None,
                  bind_address: str | None = None, tls_ca_file: str | None = None,
-                 listen_address: str | None = None) -> None:
+                 listen_address: str | None = None, user_agent: str = "Softphone") -> None:
         self._tls_ca = tls_ca_file
+        self._user_agent = user_agent
         # bind_address (sip_bind_address): the one address peers must use, never rewritten; listen_address: the
         # interface towards the accounts' servers (NAT rewriting still applies)
         self._listen = bind_address or listen_address
@@ -248,7 +258,7 @@ class SipEngine:
         cfg.uaConfig.threadCnt = 1
         cfg.uaConfig.mainThreadOnly = False
         cfg.uaConfig.maxCalls = 16
-        cfg.uaConfig.userAgent = f"HubSpot-Softphone/{__version__}"
+        cfg.uaConfig.userAgent = self._user_agent   # no version by default: scanners fingerprint versions
         # pjsip's own asynchronous resolver (RFC 3263: NAPTR/SRV for PBX domains; never blocks a thread)
         for ns in self._nameservers:
             cfg.uaConfig.nameserver.append(ns)

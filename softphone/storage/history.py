@@ -148,8 +148,11 @@ class HistoryStore:
         where: list[str] = []
         args: dict[str, Any] = {}
         if query:
-            where.append("(remote LIKE :q OR remote_name LIKE :q OR notes LIKE :q)")
-            args["q"] = f"%{query}%"
+            # the rep's text is matched literally: % and _ are not wildcards here
+            where.append("(remote LIKE :q ESCAPE '\\' OR remote_name LIKE :q ESCAPE '\\' "
+                         "OR notes LIKE :q ESCAPE '\\')")
+            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            args["q"] = f"%{escaped}%"
         if status:
             where.append("end_status = :status")
             args["status"] = status
@@ -160,7 +163,9 @@ class HistoryStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_at DESC, rowid DESC LIMIT :limit"
-        args["limit"] = max(1, min(int(limit), 10000))
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        args["limit"] = min(int(limit), 10000)
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         return [self._row(r) for r in rows]

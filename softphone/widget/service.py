@@ -63,11 +63,13 @@ from softphone.widget import security
 from softphone.widget.assets import WEB_DIR, vendor_stamp
 from softphone.widget.certs import CertPaths, ensure_certificates, server_context
 from softphone.widget.hub import Session, WidgetHub
+from softphone.widget.slowloris import ConnectionGuard
 
 log = logging.getLogger(__name__)
 
 MAX_SESSIONS = 32
 MAX_FRAME = 64 * 1024
+HEADER_TIMEOUT_S = 10.0       # a connection must send a complete request (or TLS handshake) within this
 CONFIG_PLACEHOLDER = "{{SOFTPHONE_CONFIG}}"
 _TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -115,6 +117,8 @@ class WidgetService:
         self._hosts: frozenset[str] = frozenset()
         self._self_origins: tuple[str, ...] = ()
         self._parents: list[str] = []
+        self._servers: list[asyncio.AbstractServer] = []
+        self._conn_guard: ConnectionGuard | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -144,11 +148,14 @@ class WidgetService:
         app.router.add_get("/favicon.ico", self._favicon)
         app.router.add_route("OPTIONS", "/{tail:.*}", self._preflight)
         app.router.add_get("/{tail:(widget|sandbox|vendor)/.+}", self._asset)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=75)
         await runner.setup()
         ctx = server_context(self.certs)
+        assert runner.server is not None
+        self._conn_guard = ConnectionGuard(runner.server, header_timeout_s=HEADER_TIMEOUT_S)
         try:
-            await web.TCPSite(runner, "127.0.0.1", port, ssl_context=ctx, backlog=64).start()
+            self._servers.append(await loop.create_server(self._conn_guard, "127.0.0.1", port, ssl=ctx, backlog=64,
+                                                          ssl_handshake_timeout=HEADER_TIMEOUT_S))
         except OSError as exc:
             await runner.cleanup()
             self.hub.close()
@@ -159,7 +166,8 @@ class WidgetService:
                 f"stop it or set [widget] port.") from None
         if socket.has_ipv6:
             try:
-                await web.TCPSite(runner, "::1", port, ssl_context=ctx, backlog=64).start()
+                self._servers.append(await loop.create_server(self._conn_guard, "::1", port, ssl=ctx, backlog=64,
+                                                              ssl_handshake_timeout=HEADER_TIMEOUT_S))
             except OSError as exc:
                 log.info("widget server: no IPv6 loopback (%s); 127.0.0.1 only", exc)
         self._runner = runner
@@ -168,6 +176,9 @@ class WidgetService:
         log.info("HubSpot widget at %s (sandbox: %ssandbox)", self.url, self.url)
 
     async def stop(self) -> None:
+        for srv in self._servers:
+            srv.close()
+        self._servers.clear()
         for ws in list(self._sockets):
             with contextlib.suppress(Exception):
                 await ws.close(code=1001, message=b"softphone stopping")
@@ -195,6 +206,8 @@ class WidgetService:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self._conn_guard is not None:
+            self._conn_guard.request_seen(request.transport)
         if request.host.lower() not in self._hosts:
             log.warning("refused request for Host %r (not a loopback name for this port)", request.host[:100])
             return web.Response(status=421, text="Misdirected request\n")
@@ -202,6 +215,7 @@ class WidgetService:
         if not resp.prepared:
             for k, v in security.BASE_HEADERS.items():
                 resp.headers.setdefault(k, v)
+            resp.headers["Server"] = "Softphone"        # no library or version to fingerprint
         return resp
 
     def _peer_is_same_user(self, request: web.Request) -> bool:
@@ -347,7 +361,9 @@ class WidgetService:
                 if msg.type is WSMsgType.TEXT:
                     try:
                         frame = json.loads(msg.data)
-                    except ValueError:
+                    except (ValueError, RecursionError):
+                        session.send({"type": "error", "error": {"code": "bad_frame",
+                                                                 "message": "The message is not valid JSON."}})
                         continue
                     await hub.handle(session, frame)
                 elif msg.type is WSMsgType.ERROR:

@@ -66,7 +66,7 @@ def desk(tmp_path: Path) -> Iterator[tuple[HeadsetEngineProcess, VirtualHeadset,
     sock = Path(f"/tmp/sp-hs-{os.getpid()}-{time.monotonic_ns()}.sock")   # short: AF_UNIX path limit
     headset = VirtualHeadset(sock)
     port = free_port()
-    config = engine_config(account_toml("desk", "desk", None, auth=False),
+    config = engine_config(account_toml("desk", "desk", None, auth=False, extra='accept_calls_from = ["host"]'),
                            extra=f"sip_port = {port}\n")
     eng = HeadsetEngineProcess(tmp_path / "desk", config, env={
         "SOFTPHONE_TEST_HID_SOCKET": str(sock),
@@ -173,7 +173,7 @@ def test_uhid_virtual_headset(tmp_path: Path, caller: EngineProcess) -> None:
         if node is None:
             pytest.skip("the kernel created the UHID device but bound no HID driver to it (no hidraw node)")
         port = free_port()
-        config = engine_config(account_toml("desk", "desk", None, auth=False),
+        config = engine_config(account_toml("desk", "desk", None, auth=False, extra='accept_calls_from = ["host"]'),
                                extra=f'sip_port = {port}\n[headset]\ndevice = "{name}"\n')
         eng = EngineProcess(tmp_path / "uhid-desk", config)
         stack.callback(eng.stop)

@@ -169,7 +169,8 @@ def caller(tmp_path: Path) -> Iterator[Callable[..., SippCaller]]:
 
 def trunk(sipp_port: int) -> str:
     """An IP-trunk account whose outbound proxy is the sipp peer: every number goes straight to it."""
-    return account_toml("Office", "+15551230000", None, auth=False, proxy=f"sip:127.0.0.1:{sipp_port}")
+    return account_toml("Office", "+15551230000", None, auth=False, proxy=f"sip:127.0.0.1:{sipp_port}",
+                        extra='accept_calls_from = ["host"]')   # sipp callers on this machine may ring it
 
 
 @pytest.fixture
