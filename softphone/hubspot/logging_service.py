@@ -40,6 +40,7 @@ from softphone.errors import NoSuchCall
 from softphone.hubspot import sdk
 from softphone.hubspot.crm import (
     PRIVATE_APP_LIMIT,
+    SEARCH_LIMIT,
     AccountDetails,
     Contact,
     CrmAuthError,
@@ -151,7 +152,8 @@ class LoggingService:
                  transport: httpx.AsyncBaseTransport | None = None, lookup_timeout_s: float = 2.0,
                  cache_ttl_s: float = 120.0, index_lag_s: float = 30.0, backoff_s: tuple[float, float] = (2.0, 300.0),
                  rejected_retry_s: float = 900.0, token_poll_s: float = 5.0,
-                 limit: tuple[int, float] = PRIVATE_APP_LIMIT, keep_done_s: float = 7 * 86400.0,
+                 limit: tuple[int, float] = PRIVATE_APP_LIMIT, search_limit: tuple[int, float] = SEARCH_LIMIT,
+                 keep_done_s: float = 7 * 86400.0,
                  clock: Callable[[], float] = time.time) -> None:
         self._token_source = token_source
         self._transport = transport
@@ -162,6 +164,7 @@ class LoggingService:
         self.rejected_retry_s = rejected_retry_s
         self.token_poll_s = token_poll_s
         self.limit = limit
+        self.search_limit = search_limit
         self.keep_done_s = keep_done_s
         self._clock = clock
         self._engine: CrmEngine | None = None
@@ -267,7 +270,7 @@ class LoggingService:
             await old.aclose()
         if token:
             self.client = CrmClient(token, base_url=self._settings.hubspot.api_base_url,
-                                    transport=self._transport, limit=self.limit)
+                                    transport=self._transport, limit=self.limit, search_limit=self.search_limit)
             self.account = None
             self._account_tried_at = -1e9
         return True

@@ -117,6 +117,7 @@ class Recorded:
     at: float
     token: str
     headers: dict[str, str]
+    early: bool = False          # sent before the Retry-After this token was given had passed
 
 
 @dataclass
@@ -291,6 +292,8 @@ class CrmContract:
         lose = False
         extra_headers: dict[str, str] = {}
         body: Any = None
+        with self._lock:
+            early = time.monotonic() < self._retry_until.get(token, 0.0)
         try:
             if raw:
                 try:
@@ -307,7 +310,7 @@ class CrmContract:
             status, payload, extra_headers = exc.status, exc.body(), exc.headers
         with self._lock:
             self.requests.append(Recorded(h.command, path, body if raw else None, 0 if lose else status,
-                                          time.time(), token, headers))
+                                          time.time(), token, headers, early))
             self.answered.notify_all()
         for pattern, seconds in list(self.delay_answer.items()):
             if re.fullmatch(pattern, path):

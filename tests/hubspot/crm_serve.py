@@ -28,8 +28,9 @@ def service() -> LoggingService:
     opts: dict[str, Any] = json.loads(os.environ.get(OPTS_ENV) or "{}")
     if "backoff_s" in opts:
         opts["backoff_s"] = tuple(opts["backoff_s"])
-    if "limit" in opts:
-        opts["limit"] = tuple(opts["limit"])
+    for key in ("limit", "search_limit"):
+        if key in opts:
+            opts[key] = tuple(opts[key])
     return LoggingService(**opts)
 
 
