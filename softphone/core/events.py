@@ -103,6 +103,16 @@ class SipNewCall:
 
 
 @dataclass(frozen=True)
+class SipBusyIncoming:
+    """A legitimate call arrived while every call slot of the SIP stack was taken: refused (486) before the stack
+    could report it, but the rep must still see who called."""
+
+    account: str
+    remote: str
+    remote_name: str = ""
+
+
+@dataclass(frozen=True)
 class SipRegistration:
     account: str
     state: RegState

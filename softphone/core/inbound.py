@@ -20,7 +20,7 @@ from enum import Enum
 MAX_SCAN = 8192
 _REQUEST_LINE = re.compile(rb"^([A-Z][A-Z0-9._!%*+`'~\-]{0,31}) (\S{1,1024}) SIP/2\.0$")
 _HEADER_NAMES = {b"to": b"to", b"t": b"to", b"call-id": b"call-id", b"i": b"call-id", b"from": b"from",
-                 b"f": b"from"}
+                 b"f": b"from", b"p-asserted-identity": b"pai"}
 ANY_USER = "*"        # a door that answers as any user (the demo line's far end: any number can be dialled)
 
 
@@ -40,6 +40,8 @@ class WireRequest:
     ruri_user: str
     to_tag: bool
     call_id: str
+    from_header: str = ""
+    asserted: str = ""           # P-Asserted-Identity, when present
 
 
 def parse_request(data: bytes) -> WireRequest | None:
@@ -69,6 +71,8 @@ def parse_request(data: bytes) -> WireRequest | None:
         ruri_user=_uri_user(ruri),
         to_tag=bool(re.search(rb";\s*tag\s*=", to, re.IGNORECASE)),
         call_id=headers.get(b"call-id", b"").decode("utf-8", "replace")[:128],
+        from_header=headers.get(b"from", b"").decode("utf-8", "surrogateescape")[:1024],
+        asserted=headers.get(b"pai", b"").decode("utf-8", "surrogateescape")[:1024],
     )
 
 
@@ -156,6 +160,10 @@ class Policy:
         if req.method == "INVITE" and not any(d.answers(req.ruri_user) for d in open_doors):
             return Verdict.NOT_FOUND
         return Verdict.PASS
+
+    def account_for(self, req: WireRequest, ip: str, port: int) -> str | None:
+        """The account a request that passed is for (the first door that admits it and answers its user)."""
+        return next((d.account for d in self.doors if d.admits(ip, port) and d.answers(req.ruri_user)), None)
 
     def door(self, account: str) -> Door | None:
         return next((d for d in self.doors if d.account == account), None)

@@ -36,6 +36,7 @@ from softphone.core.events import (
     PhoneChanged,
     RegistrationChanged,
     RegState,
+    SipBusyIncoming,
     SipCallProgress,
     SipDtmfReceived,
     SipIncomingCall,
@@ -73,7 +74,8 @@ class _Flags:
     declined_by_us: bool = False
     timed_out: bool = False
     timer: object | None = None
-    dnd: bool = False
+    dnd: bool = False                  # refused on arrival (do-not-disturb or no free line)
+    refusal: str = ""
 
 
 class Phone:
@@ -350,6 +352,8 @@ class Phone:
                 self._publish(DtmfReceived(event.call_id, event.digit))
         elif isinstance(event, SipTransferProgress):
             self._on_transfer(event)
+        elif isinstance(event, SipBusyIncoming):
+            self._on_busy_incoming(event)
         else:
             log.warning("unknown SIP event %r", event)
 
@@ -377,8 +381,11 @@ class Phone:
         self._calls[ev.call_id] = snap
         self._flags[ev.call_id] = _Flags()
         if not self.available or busy:
-            # Do-not-disturb / too many calls: refuse at once but keep the record (shown as missed).
+            # Do-not-disturb / every line in use: refuse at once but keep the record (shown as missed), so the
+            # rep sees who tried to call.
             self._flags[ev.call_id].dnd = True
+            self._flags[ev.call_id].refusal = "Do not disturb" if not self.available else \
+                f"All {MAX_CALLS} lines were in use"
             self._sip.hangup(ev.call_id, 486)
         else:
             self._sip.ring(ev.call_id)
@@ -386,6 +393,17 @@ class Phone:
                 self.inbound_ring_timeout_s, lambda: self._no_answer_timeout(ev.call_id)
             )
         self._emit(snap, None)
+
+    def _on_busy_incoming(self, ev: SipBusyIncoming) -> None:
+        """Record a call the stack had to refuse for want of a free line (shown and logged as missed)."""
+        now = self._now()
+        snap = CallSnapshot(call_id=self._new_id(), direction=Direction.INBOUND, account=ev.account,
+                            remote=ev.remote, remote_name=ev.remote_name, state=CallState.INCOMING, started_at=now)
+        self._emit(snap, None)
+        done = dataclasses.replace(snap, state=CallState.TERMINATED, ended_at=now, end_status=CallEndStatus.MISSED,
+                                   sip_code=486, reason=f"All {MAX_CALLS} lines were in use")
+        self._ended[done.call_id] = done
+        self._emit(done, CallState.INCOMING)
 
     def _on_new_call(self, ev: SipNewCall) -> None:
         outbound = ev.direction is Direction.OUTBOUND
@@ -436,8 +454,8 @@ class Phone:
                 declined_by_us=flags.declined_by_us and not flags.dnd,
                 timed_out=flags.timed_out,
             )
-            if flags.dnd and not changes.get("reason"):
-                changes["reason"] = "Do not disturb"
+            if flags.dnd:
+                changes["reason"] = flags.refusal
             changes["held"] = False
         new = self._update(snap, **changes)
         if new.state is CallState.TERMINATED:

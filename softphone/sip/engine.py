@@ -31,6 +31,7 @@ from softphone.core.callerid import identify
 from softphone.core.events import (
     Direction,
     RegState,
+    SipBusyIncoming,
     SipCallProgress,
     SipDtmfReceived,
     SipIncomingCall,
@@ -40,7 +41,16 @@ from softphone.core.events import (
     SipRegistration,
     SipTransferProgress,
 )
-from softphone.core.inbound import Door, Peer, Policy, Verdict, header_value, parse_request, with_learnt
+from softphone.core.inbound import (
+    Door,
+    Peer,
+    Policy,
+    Verdict,
+    WireRequest,
+    header_value,
+    parse_request,
+    with_learnt,
+)
 from softphone.core.numbers import display_name, display_remote
 from softphone.sip import mediacfg, nat
 from softphone.sip.frontdoor import FrontDoor
@@ -232,7 +242,7 @@ class SipEngine:
         self._nameservers = _system_nameservers()
         self.demo: DemoLine | None = None
         self.transport_info: dict[str, str] = {}
-        self.front_door = FrontDoor(on_refused=_log_refused)
+        self.front_door = FrontDoor(on_refused=_log_refused, on_busy=self._on_busy_incoming)
         self._doors: tuple[Door, ...] = ()                 # from the accounts (engine thread writes, whole)
         self._learnt: dict[str, frozenset[Peer]] = {}      # registrar addresses seen answering our REGISTERs
         self._stranger = Verdict.REJECT
@@ -402,6 +412,11 @@ class SipEngine:
             self.refused_in_callback += 1
             _log_refused(req.method if req else "INVITE", source, Verdict.REJECT)
         return ok
+
+    def _on_busy_incoming(self, account: str, req: WireRequest) -> None:
+        """pjsip worker thread: a legitimate call found no free line (refused by the front door with 486)."""
+        remote, name = identify(req.from_header, req.asserted or None)
+        self._emit(SipBusyIncoming(account, remote, name))
 
     def inbound_status(self) -> dict[str, Any]:
         return {**self.front_door.status(), "refused_after_pjsua": self.refused_in_callback}

@@ -23,10 +23,11 @@ import os
 import socket
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from softphone.core.inbound import Counters, Policy, Verdict, parse_request
+from softphone.core.inbound import Counters, Policy, Verdict, WireRequest, parse_request
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +77,24 @@ def _library() -> Any:
     lib.pjsip_endpt_unregister_module.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Module)]
     lib.pjsip_endpt_respond_stateless.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
                                                   ctypes.c_void_p, ctypes.c_void_p]
+    lib.pjsua_call_get_count.restype = ctypes.c_uint
+    lib.pjsua_call_get_max_count.restype = ctypes.c_uint
     return lib
 
 
 class FrontDoor:
     """Install with ``install()`` on pjsua's command thread after ``libStart``; ``remove()`` before ``libDestroy``."""
 
-    def __init__(self, *, on_refused: Callable[[str, str, Verdict], None] | None = None) -> None:
+    def __init__(self, *, on_refused: Callable[[str, str, Verdict], None] | None = None,
+                 on_busy: Callable[[str, WireRequest], None] | None = None) -> None:
         self.policy = Policy()
         self.counters = Counters()
         self.active = False
         self.reason = "not installed"
         self._on_refused = on_refused
+        self._on_busy = on_busy
+        self.busy = 0
+        self._passed: OrderedDict[str, None] = OrderedDict()    # Call-IDs of new calls let through (pjsip thread)
         self._lib: Any = None
         self._endpt: int | None = None
         self._module: _Module | None = None
@@ -202,7 +209,7 @@ class FrontDoor:
                 return 0
             verdict = self.policy.judge(req, ip, port)
             if verdict is Verdict.PASS:
-                return 0
+                return self._busy(rdata, req, ip, port)
             with self._lock:
                 self.counters.count(verdict, req.method, f"{ip}:{port}")
             if verdict is Verdict.REJECT:
@@ -217,7 +224,30 @@ class FrontDoor:
             log.exception("front door check failed; request passed to pjsip")
             return 0
 
+    def _busy(self, rdata: int, req: WireRequest, ip: str, port: int) -> int:
+        """A new call on the account's own path while every pjsua call slot is taken: pjsua would answer 486 and
+        say nothing. Answer it here and report it, so the rep sees the missed call."""
+        if req.method != "INVITE" or req.to_tag:
+            return 0
+        if req.call_id in self._passed:            # a retransmission of a call pjsua already has
+            return 0
+        if self._lib.pjsua_call_get_count() < self._lib.pjsua_call_get_max_count():
+            self._passed[req.call_id] = None
+            while len(self._passed) > 256:
+                self._passed.popitem(last=False)
+            return 0
+        account = self.policy.account_for(req, ip, port)
+        if account is None:
+            return 0
+        self._lib.pjsip_endpt_respond_stateless(self._endpt, rdata, 486, None, None, None)
+        with self._lock:
+            self.busy += 1
+        if self._on_busy is not None:
+            self._on_busy(account, req)
+        return 1
+
     def status(self) -> dict[str, Any]:
         with self._lock:
             counts = self.counters.to_json()
-        return {"active": self.active, "state": self.reason, **counts}
+            busy = self.busy
+        return {"active": self.active, "state": self.reason, "busy_refused": busy, **counts}

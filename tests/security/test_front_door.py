@@ -219,7 +219,7 @@ def test_flood_then_a_real_call_still_rings(desk: EngineProcess, kamailio: Kamai
         desk.wait_state(inc["call_id"], "TERMINATED")
 
 
-def _via_kamailio(kam: Kamailio, from_header: str, extra: str = "") -> list[int]:
+def _via_kamailio(kam: Kamailio, from_header: str, extra: str = "", wait: float = 1.5) -> list[int]:
     """An INVITE for desk sent to the registrar (as a PBX would relay a caller's): returns what we heard back."""
     s = Stranger()
     try:
@@ -227,7 +227,7 @@ def _via_kamailio(kam: Kamailio, from_header: str, extra: str = "") -> list[int]
                       body="v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n"
                            "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"),
                "127.0.0.1", kam.udp)
-        return s.status_codes(1.5)
+        return s.status_codes(wait)
     finally:
         s.close()
 
@@ -287,3 +287,55 @@ def test_unanswered_call_ends_missed_at_the_ring_timeout(desk: EngineProcess, ka
         s.close()
     assert done["end_status"] == "MISSED"
     assert 480 in codes, codes
+
+
+TORTURE = {
+    "long header": lambda ip, port, src: invite("desk", ip, port, src, extra="X-Long: " + "a" * 60000 + "\r\n"),
+    "bad content-length": lambda ip, port, src: invite("desk", ip, port, src).replace(
+        b"Content-Length: 0", b"Content-Length: 99999"),
+    "missing call-id": lambda ip, port, src: b"\r\n".join(
+        line for line in invite("desk", ip, port, src).split(b"\r\n") if not line.startswith(b"Call-ID")),
+    "NUL in display name": lambda ip, port, src: invite("desk", ip, port, src,
+                                                        from_header='"a\x00b" <sip:x@198.51.100.7>;tag=1'),
+    "emoji and invalid UTF-8": lambda ip, port, src: invite(
+        "desk", ip, port, src, from_header='"\U0001f642 X" <sip:x@198.51.100.7>;tag=1').replace(b"X", b"\xff\xfe"),
+    "many Vias": lambda ip, port, src: invite("desk", ip, port, src).replace(
+        b"Max-Forwards", b"".join(b"Via: SIP/2.0/UDP 198.51.100.%d:5060;branch=z9hG4bK%d\r\n" % (i % 250, i)
+                                  for i in range(300)) + b"Max-Forwards"),
+    "garbage": lambda ip, port, src: b"\x16\x03\x01\x00\xa5" + bytes(range(256)),
+    "request line only": lambda ip, port, src: b"INVITE sip:desk@127.0.0.1 SIP/2.0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TORTURE))
+def test_torture_messages_from_a_stranger(desk: EngineProcess, kind: str) -> None:
+    """RFC 4475-style malformed requests: refused or dropped by the parser, nothing rings, the engine answers."""
+    rows = len(desk.history())
+    port = sip_port(desk)
+    s = Stranger()
+    try:
+        s.send(TORTURE[kind]("127.0.0.1", port, s.addr)[:65000], "127.0.0.1", port)
+        codes = s.status_codes(0.5)
+    finally:
+        s.close()
+    assert all(c >= 400 for c in codes), codes
+    nothing_rang(desk, rows)
+
+
+def test_a_legitimate_call_with_every_line_busy_leaves_a_row(desk: EngineProcess, kamailio: Kamailio) -> None:
+    """Four calls ring through the registrar (every line of the SIP stack); a fifth is refused (486) but recorded
+    as missed, with why."""
+    numbers = [f"+1999555300{i}" for i in range(5)]
+    ringing = []
+    for n in numbers[:4]:
+        _via_kamailio(kamailio, f"<sip:{n}@198.51.100.7>;tag={n[-4:]}", wait=0.05)   # within the 5 s ring
+        ringing.append(desk.wait_call(lambda c, n=n: c["remote"] == n and c["state"] == "INCOMING", what=n))
+    _via_kamailio(kamailio, f"<sip:{numbers[4]}@198.51.100.7>;tag=last", wait=0.05)
+    late = desk.wait_call(lambda c: c["remote"] == numbers[4] and c["state"] == "TERMINATED", what="5th call")
+    assert late["end_status"] == "MISSED" and "lines were in use" in late["reason"]
+    for c in ringing:
+        desk.ctl("decline", call_id=c["call_id"])
+    for c in ringing:
+        desk.wait_state(c["call_id"], "TERMINATED")
+    assert any(r["call_id"] == late["call_id"] and r["end_status"] == "MISSED" for r in desk.history())
+    assert inbound(desk)["busy_refused"] >= 1

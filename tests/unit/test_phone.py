@@ -279,3 +279,16 @@ def test_hold_and_resume_follow_the_state_table(world) -> None:
         hold_state(CallState.RINGING)
     with pytest.raises(IllegalTransition):
         resume_state(CallState.ESTABLISHED)
+
+
+def test_a_call_arriving_with_every_line_in_use_is_recorded(world) -> None:
+    from softphone.core.phone import MAX_CALLS
+
+    phone, sip, _, _, events = world
+    for i in range(MAX_CALLS):
+        phone.handle(SipIncomingCall(f"in{i}", "office", f"+1415555010{i}"))
+    phone.handle(SipIncomingCall("late", "office", "+14155550199"))
+    assert sip.sent[-1] == ("hangup", "late", "486")
+    phone.handle(prog("late", SipLegState.DISCONNECTED, 486))
+    last = [e.call for e in events if isinstance(e, CallUpdated) and e.call.call_id == "late"][-1]
+    assert last.end_status is CallEndStatus.MISSED and "lines were in use" in last.reason
