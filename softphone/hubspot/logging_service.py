@@ -389,7 +389,8 @@ class LoggingService:
         if client is None:
             return None
         self.stats["lookups"] += 1
-        found = await client.search_contacts(forms, timeout=max(self.lookup_timeout_s, 1.0))
+        # the client's normal timeouts, not the display bound: a late answer still fills the cache for the next call
+        found = await client.search_contacts(forms)
         contact = found[0] if found else None
         self._cache[forms[0]] = (time.monotonic() + self.cache_ttl_s, contact)
         if len(self._cache) > 1000:
