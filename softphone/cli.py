@@ -172,12 +172,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _forward_links(links: list[str]) -> int:
+    """Links with no window to show them in. A link on a web page must not place a call by itself: with
+    ``confirm_link_dial`` (the default) the number is only checked and shown, and the rep dials it."""
+    from softphone import config as cfg
     from softphone.control.client import ControlClient
 
+    try:
+        confirm = cfg.load().confirm_link_dial
+    except ConfigError as exc:
+        return _die(exc.message, 2)
     client = ControlClient(paths.data_dir())
     rc = 0
     for link in links:
         try:
+            if confirm:
+                r = client.command("normalize", number=link)
+                print(f"softphone: {r['display']} was not dialled: links wait for you to confirm "
+                      f"(confirm_link_dial = true). Call it with: softphone ctl dial {r['display']}",
+                      file=sys.stderr)
+                rc = 1
+                continue
             r = client.command("dial", number=link)
             print(f"dialling {r['remote']}")
         except EngineNotRunning as exc:

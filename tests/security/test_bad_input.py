@@ -198,3 +198,19 @@ async def test_websocket_odd_frames_get_an_error_not_a_drop(widget: Server) -> N
     finally:
         await ws.close()
         await session.close()
+
+
+def test_links_wait_for_the_rep_unless_told_otherwise(tmp_path: Path) -> None:
+    """A tel: link (a web page can open one) never places a call on its own; confirm_link_dial = false does."""
+    for confirm, expect_call in ((True, False), (False, True)):
+        cfg = engine_config(demo="on", extra="" if confirm else "confirm_link_dial = false\n")
+        e = EngineProcess(tmp_path / f"links-{confirm}", cfg, env={"DISPLAY": "", "WAYLAND_DISPLAY": "",
+                                                                   "QT_QPA_PLATFORM": ""})
+        with running(e.start(watch_events=False)):
+            r = e.cli("tel:+1-415-555-0100")
+            calls = e.status()["calls"]
+            if expect_call:
+                assert r.returncode == 0 and len(calls) == 1 and calls[0]["remote"] == "+14155550100", r.stderr
+            else:
+                assert r.returncode == 1 and "was not dialled" in r.stderr and calls == [], r.stderr
+                assert "+14155550100" in r.stderr
