@@ -178,7 +178,6 @@ class LoggingService:
         self._cache: dict[str, tuple[float, Contact | None]] = {}
         self._inflight: dict[str, asyncio.Task[Contact | None]] = {}
         self._callers: collections.OrderedDict[str, Contact] = collections.OrderedDict()
-        self._ended: set[str] = set()
         self._wake: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -293,18 +292,15 @@ class LoggingService:
             self._spawn(self._identify(snap))
         if snap.state is not CallState.TERMINATED:
             return
-        if snap.call_id not in self._ended:
-            self._ended.add(snap.call_id)
-            if len(self._ended) > 500:
-                self._ended.pop()
+        if ev.previous_state is not CallState.TERMINATED:
             # after every subscriber (the widget hub among them) has seen the end of the call
             asyncio.get_running_loop().call_soon(self._call_ended, snap)
         elif self.outbox is not None and self.outbox.get(snap.call_id) is not None:
             self._queue(snap)       # notes / outcome added after the end: same engagement, new version
 
     def _call_ended(self, snap: CallSnapshot) -> None:
-        if not self._settings.hubspot.log_calls:
-            return
+        if not self._settings.hubspot.log_calls or self._settings.account(snap.account) is None:
+            return                  # logging off, or the built-in demo line (no real call to log)
         try:
             by_sdk = self._sdk_logged(snap.call_id)
         except Exception:
@@ -342,9 +338,9 @@ class LoggingService:
 
     async def _identify(self, snap: CallSnapshot) -> None:
         acc = self._settings.account(snap.account)
-        forms = phone_forms(snap.remote, acc.default_country if acc is not None else "US")
+        forms = phone_forms(snap.remote, acc.default_country) if acc is not None else []
         if not forms:
-            return
+            return                  # not a phone number, or the demo line
         if self.client is None:
             await self._refresh_token()
             if self.client is None:

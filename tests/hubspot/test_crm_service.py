@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from softphone.core.events import CallUpdated, Notice, SipLegState
+from softphone.core.events import CallUpdated, Notice, SipIncomingCall, SipLegState
 from softphone.hubspot.crm import CALL_TO_COMPANY, CALL_TO_CONTACT
 from softphone.hubspot.events import CallerIdentified, CallLogged
 from softphone.hubspot.logging_service import LoggingService
@@ -136,6 +136,23 @@ async def test_a_call_the_widget_logged_is_never_written_through_the_api(rig: Ri
     await until(lambda: rig.of(CallLogged), "the other call logged")
     assert crm.calls_for("in-sdk") == [] and len(crm.calls_for("in-api")) == 1
     assert rig.service.stats["sdk_logged"] == 1
+
+
+async def test_notes_on_a_widget_logged_call_never_reach_the_api_and_demo_calls_are_not_logged(
+        rig: Rig, crm: CrmContract) -> None:
+    assert rig.engine.phone is not None
+    rig.sdk_calls.add("in-sdk")
+    rig.inbound("in-sdk")
+    await asyncio.sleep(0.1)
+    rig.sdk_calls.clear()                       # the hub may long have forgotten it when notes come
+    rig.engine.phone.set_outcome("in-sdk", notes="Called back later")
+    rig.engine.phone.handle(SipIncomingCall(call_id="demo-1", account="Demo line", remote="+14155550486"))
+    sip(rig.engine, "demo-1", SipLegState.DISCONNECTED, 487)
+    rig.inbound("in-api")
+    await until(lambda: rig.of(CallLogged), "the real call logged")
+    await asyncio.sleep(0.2)
+    assert [c.properties["hs_call_external_id"] for c in crm.calls.values()] == ["in-api"]
+    assert len(crm.of("POST", "/crm/v3/objects/contacts/search")) == 1    # the demo caller was not looked up
 
 
 async def test_the_real_widget_hub_decides_which_calls_the_sdk_logged(tmp_path: Path, crm: CrmContract) -> None:
