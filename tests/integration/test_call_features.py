@@ -168,3 +168,22 @@ def test_call_waiting_answer_holds_first(trio: Trio) -> None:
     trio.alice.ctl("swap")
     trio.alice.wait_state(a1, "ESTABLISHED")
     trio.alice.wait_state(a2, "HELD")
+
+
+def test_do_not_disturb_refuses_and_records_the_call(trio: Trio) -> None:
+    """Under do-not-disturb nothing rings: the caller hears busy, the rep's history shows who called."""
+    trio.alice.ctl("set_available", available=False)
+    try:
+        seen = {c["call_id"] for c in trio.alice.call_events()}
+        out = trio.bob.ctl("dial", number=trio.uri("alice"))
+        done = trio.bob.wait_state(out["call_id"], "TERMINATED")
+        assert done["end_status"] == "BUSY" and done["sip_code"] == 486
+        inc = trio.alice.wait_call(lambda c: c["call_id"] not in seen and c["state"] == "TERMINATED", what="DND")
+        assert inc["end_status"] == "MISSED" and inc["reason"] == "Do not disturb"
+        assert not any(c["call_id"] == inc["call_id"] and c["state"] == "INCOMING" and c.get("answered_at")
+                       for c in trio.alice.call_events())
+        row = next(r for r in trio.alice.history() if r["call_id"] == inc["call_id"])
+        assert row["end_status"] == "MISSED" and "bob" in row["remote"]
+    finally:
+        trio.alice.ctl("set_available", available=True)
+    trio.idle()
