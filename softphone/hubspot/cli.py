@@ -33,10 +33,11 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from softphone import secrets
-from softphone.errors import ConfigError, SecretError, SoftphoneError
+from softphone.errors import SecretError, SoftphoneError
 from softphone.hubspot import crm
 from softphone.hubspot.api import (
     DEFAULT_BASE_URL,
@@ -51,6 +52,9 @@ from softphone.hubspot.api import (
     validate_name,
     validate_widget_url,
 )
+
+if TYPE_CHECKING:
+    from softphone.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +307,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, EOFError):
         _error("Cancelled; nothing stored.")
         return EXIT_ERROR
-    except (SoftphoneError, ConfigError) as exc:
+    except SoftphoneError as exc:
         _error(exc.message)
         return EXIT_ERROR
     from_env = bool(os.environ.get(secrets.HUBSPOT_TOKEN_ENV, "").strip())
@@ -389,6 +393,56 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         print(f"  {r['call_id']}  {r['direction']:<8} {r['remote']:<18} {r['action']}, {r['attempts']} attempt(s), "
               f"next {when}, queued {_ago(now - r['queued_at'])} ago\n      {r['why']}")
     return EXIT_OK
+
+
+def doctor_checks(settings: Settings | None, data_dir: Path, *, timeout_s: float = 5.0) -> list[tuple[str, str]]:
+    """What ``softphone doctor`` reports about the CRM connection, as (level, text); level is "ok", "warn" or
+    "fail". Asks HubSpot (token info, account details) within ``timeout_s``; never raises."""
+    from softphone.storage.outbox import FILENAME, open_readonly
+
+    out: list[tuple[str, str]] = []
+    hs = settings.hubspot if settings is not None else None
+    wanted = hs is None or hs.log_calls or hs.lookup_callers
+    try:
+        token = secrets.get_hubspot_token()
+        source = secrets.hubspot_token_source()
+    except Exception as exc:  # an unusable keyring is reported by doctor itself
+        token, source = None, None
+        out.append(("warn", f"HubSpot token unreadable ({type(exc).__name__})"))
+    if not token:
+        out.append(("warn" if wanted else "ok",
+                    "HubSpot CRM not connected: calls no HubSpot tab saw are not logged and callers get no names "
+                    "(run `softphone hubspot connect`)" if wanted else "HubSpot CRM logging and caller lookup are off"))
+    else:
+        base_url = hs.api_base_url if hs is not None else crm.DEFAULT_BASE_URL
+        try:
+            check = asyncio.run(asyncio.wait_for(crm.check_connection(token, base_url), timeout_s))
+        except crm.CrmRejected as exc:
+            out.append(("fail", exc.message))
+        except (crm.CrmError, asyncio.TimeoutError) as exc:
+            why = exc.message if isinstance(exc, crm.CrmError) else f"no answer within {timeout_s:.0f} s"
+            out.append(("warn", f"HubSpot unreachable ({why}); calls wait in the outbox until it answers"))
+        else:
+            out.append(("ok", f"HubSpot portal {check.portal_id} ({check.ui_domain}), token from {source}"))
+            have = [s for s in (*crm.REQUIRED_SCOPES, *crm.RECOMMENDED_SCOPES) if s in check.scopes]
+            if have:
+                out.append(("ok", "HubSpot scopes present: " + ", ".join(have)))
+            for scope in check.missing_required:
+                out.append(("fail", f"HubSpot token lacks {scope} (needed to {crm.REQUIRED_SCOPES[scope]}): add "
+                                    "it to the private app, then `softphone hubspot connect`"))
+            for scope in check.missing_recommended:
+                out.append(("warn", f"HubSpot token lacks {scope} (recommended, to "
+                                    f"{crm.RECOMMENDED_SCOPES[scope]})"))
+    box = open_readonly(data_dir / FILENAME)
+    if box is not None:
+        counts = box.counts()
+        box.close()
+        if counts["pending"]:
+            out.append(("warn", f"{counts['pending']} call(s) waiting to be logged in HubSpot, {counts['rejected']} "
+                                "refused (see `softphone hubspot outbox`)"))
+        else:
+            out.append(("ok", "HubSpot outbox empty: every call is logged"))
+    return out
 
 
 def _settings_input(args: argparse.Namespace) -> CallingSettingsInput:

@@ -267,6 +267,7 @@ class LoggingService:
         old, self.client = self.client, None
         if old is not None:
             await old.aclose()
+        self._cache.clear()             # another token may be another portal: its contacts are not ours
         if token:
             self.client = CrmClient(token, base_url=self._settings.hubspot.api_base_url,
                                     transport=self._transport, limit=self.limit, search_limit=self.search_limit)

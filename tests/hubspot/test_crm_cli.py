@@ -14,6 +14,7 @@ import keyring.backend
 import pytest
 
 from softphone import secrets
+from softphone.config import Settings
 from softphone.hubspot import cli
 from softphone.storage.outbox import FILENAME, REJECTED, RETRY, Outbox
 
@@ -147,3 +148,40 @@ def test_the_real_command_line_reads_the_api_root_from_the_config(tmp_path: Path
     assert f"HubSpot portal {crm.portal_id}" in r.stdout and CRM_TOKEN not in r.stdout + r.stderr
     saved = (tmp_path / "xdg" / "python_keyring" / "keyring_pass.cfg").read_text()   # PlaintextKeyring: base64
     assert "hubspot_3aaccess_2dtoken" in saved and base64.b64encode(CRM_TOKEN.encode()).decode() in saved
+
+
+def test_doctor_checks_show_portal_scopes_and_the_outbox(tmp_path: Path, file_keyring: keyring.backend.KeyringBackend,
+                                                         crm: CrmContract, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings.model_validate({"hubspot": {"api_base_url": crm.base_url}})
+    data = tmp_path / "data"
+    checks = cli.doctor_checks(settings, data)
+    assert checks == [("warn", checks[0][1])] and "softphone hubspot connect" in checks[0][1]
+    off = Settings.model_validate({"hubspot": {"log_calls": False, "lookup_callers": False}})
+    assert cli.doctor_checks(off, data)[0][0] == "ok"
+
+    secrets.set_hubspot_token(CRM_TOKEN)
+    checks = dict((text.split(" (")[0], level) for level, text in cli.doctor_checks(settings, data))
+    assert checks[f"HubSpot portal {crm.portal_id}"] == "ok"
+    assert checks["HubSpot scopes present: crm.objects.contacts.read, crm.objects.contacts.write"] == "ok"
+    assert checks["HubSpot token lacks crm.objects.companies.read"] == "warn"
+
+    crm.add_token("pat-read", {READ})
+    secrets.set_hubspot_token("pat-read")
+    assert ("fail", "HubSpot token lacks crm.objects.contacts.write (needed to log calls (create and update call "
+                    "engagements)): add it to the private app, then `softphone hubspot connect`") in \
+        cli.doctor_checks(settings, data)
+    secrets.set_hubspot_token("pat-na1-bad")
+    [(level, text)] = cli.doctor_checks(settings, data)
+    assert level == "fail" and "HTTP 401" in text and "pat-na1-bad" not in text
+
+    box = Outbox(data / FILENAME)
+    box.put("call-a", {"remote": "+14155550132", "properties": {}})
+    box.close()
+    crm.go_down()
+    try:
+        checks = cli.doctor_checks(settings, data)
+    finally:
+        crm.come_back()
+    assert checks[0][0] == "warn" and checks[0][1].startswith("HubSpot unreachable")
+    assert checks[1] == ("warn", "1 call(s) waiting to be logged in HubSpot, 0 refused (see `softphone hubspot "
+                                 "outbox`)")
