@@ -57,8 +57,10 @@ class CrmEngine(EngineProcess):
         """`softphone hubspot connect` as the rep runs it (token on stdin, stored in this engine's keyring)."""
         return self.cli("hubspot", "connect", *([] if check else ["--no-check"]), input=token + "\n", check=True)
 
+    launcher = "tests.hubspot.crm_serve"
+
     def start(self, timeout: float = 20, watch_events: bool = True) -> CrmEngine:
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.hubspot.crm_serve"], env=self.env, cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", self.launcher], env=self.env, cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=self.stderr_path.open("ab"), text=True,
                                      start_new_session=True)
         assert self.proc.stdout is not None

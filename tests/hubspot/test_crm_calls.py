@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,37 @@ def test_bad_token_tells_the_rep_and_loses_nothing(engines: MakeEngine, sipp: Ca
     assert [n["level"] for n in eng.of("notice") if n["code"].startswith("hubspot")][-1] == "info"
     assert "revoked-token" not in eng.stderr_path.read_text() + "".join(
         p.read_text(errors="replace") for p in (eng.data_dir / "logs").glob("*") if p.is_file())
+
+
+def test_headset_redial_is_logged(tmp_path: Path, sipp: Callable[..., Sipp], crm: CrmContract) -> None:
+    """A call placed by the headset's redial button (a virtual HID headset on a socket) lands in HubSpot too."""
+    from tests.headset.hidfixtures import PACKED_HEADSET
+    from tests.headset.socket_hid import VirtualHeadset
+
+    contact, _ = maya(crm)
+    sock = Path(f"/tmp/sp-crm-hs-{os.getpid()}-{time.monotonic_ns()}.sock")     # short: AF_UNIX path limit
+    descriptor = tmp_path / "packed.hex"
+    descriptor.write_text(" ".join(f"{b:02x}" for b in PACKED_HEADSET))
+    headset = VirtualHeadset(sock)
+    eng = CrmEngine(tmp_path / "desk", crm_config(trunk(sipp("uas_answer").port), crm=crm), crm, token=CRM_TOKEN,
+                    env={"SOFTPHONE_TEST_HID_SOCKET": str(sock), "SOFTPHONE_TEST_HID_DESCRIPTOR": str(descriptor)})
+    eng.launcher = "tests.hubspot.crm_headset_serve"
+    try:
+        eng.start()
+        wait_for(lambda: headset.connected, 15, what="the engine to open the headset")
+        first = talk(eng)                                             # the number redial will call again
+        headset.send(bytes([2, 0b1000]))                               # Redial pressed
+        redialled = eng.wait_call(lambda c: c["direction"] == "outbound" and c["call_id"] != first, 10,
+                                  "the redialled call")
+        call_id = redialled["call_id"]
+        eng.wait_state(call_id, "ESTABLISHED")
+        eng.ctl("hangup", call_id=call_id)
+        eng.wait_logged(first)
+        eng.wait_logged(call_id)
+    finally:
+        eng.stop()
+        headset.close()
+    [call] = crm.calls_for(call_id)
+    assert (call.properties["hs_call_direction"], call.properties["hs_call_to_number"]) == ("OUTBOUND", MAYA)
+    assert ("contacts", contact, CALL_TO_CONTACT) in assoc(crm, call_id)
+    assert len(crm.writes("POST")) == 2
