@@ -182,7 +182,8 @@ class LoggingService:
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsub: list[Callable[[], None]] = []
-        self._blocked: tuple[str | None, float] | None = None   # (token, until): auth/scopes refused
+        self._blocked_until: float | None = None     # the token was refused: hold every call until then
+        self._token_lock = asyncio.Lock()
         self._noticed: set[str] = set()
         self.stats: dict[str, int] = {"created": 0, "updated": 0, "found": 0, "lookups": 0, "identified": 0,
                                       "sdk_logged": 0}
@@ -252,6 +253,10 @@ class LoggingService:
 
     async def _refresh_token(self, *, force: bool = False) -> bool:
         """Re-read the token (the CLI may have changed it); rebuild the client when it changed. True if so."""
+        async with self._token_lock:
+            return await self._refresh_token_locked(force)
+
+    async def _refresh_token_locked(self, force: bool) -> bool:
         now = time.monotonic()
         if not force and now - self._token_read_at < self.token_poll_s:
             return False
@@ -401,13 +406,13 @@ class LoggingService:
         assert self._wake is not None and self.outbox is not None
         while True:
             self._wake.clear()
-            if self._blocked is not None or self.client is None:
+            if self._blocked_until is not None or self.client is None:
                 await self._refresh_token_and_unblock()
             items = self.outbox.due()
             if not items:
                 nxt = self.outbox.next_due_at()
                 timeout = None if nxt is None else max(0.02, nxt - self._clock())
-                if self._blocked is not None or (nxt is not None and self.client is None):
+                if self._blocked_until is not None or (nxt is not None and self.client is None):
                     timeout = min(timeout or self.token_poll_s, self.token_poll_s)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
@@ -430,16 +435,16 @@ class LoggingService:
         changed = await self._refresh_token()
         assert self.outbox is not None
         if changed and self.client is not None:
-            was_blocked = self._blocked is not None
-            self._blocked = None
+            was_blocked = self._blocked_until is not None
+            self._blocked_until = None
             self._noticed = {n for n in self._noticed if not n.startswith("auth:")}
             n = self.outbox.retry_now()       # everything held back for the old token goes now
             self._spawn(self._load_account())
             if was_blocked:
                 self._notice("info", f"HubSpot access token updated: logging {n} waiting call(s).",
                              "hubspot_connected")
-        elif self._blocked is not None and self._clock() >= self._blocked[1]:
-            self._blocked = None      # time to probe again with one call
+        elif self._blocked_until is not None and self._clock() >= self._blocked_until:
+            self._blocked_until = None      # time to probe again with one call
 
     async def _process(self, item: OutboxItem) -> None:
         assert self.outbox is not None
@@ -449,8 +454,8 @@ class LoggingService:
             self.outbox.failed(item.key, "HubSpot is not connected: run `softphone hubspot connect`.", REJECTED,
                                now + self.rejected_retry_s)
             return
-        if self._blocked is not None:
-            self.outbox.defer(item.key, self._blocked[1])
+        if self._blocked_until is not None:
+            self.outbox.defer(item.key, self._blocked_until)
             return
         props: dict[str, str] = dict(item.payload.get("properties", {}))
         doubt_before = item.in_doubt_since
@@ -518,7 +523,7 @@ class LoggingService:
         log.warning("HubSpot refused call %s: %s", item.key, exc.message)
         if isinstance(exc, (CrmAuthError, CrmMissingScopes)):
             # every other call would be refused the same way: hold them all until the token changes
-            self._blocked = (self._token, now + self.rejected_retry_s)
+            self._blocked_until = now + self.rejected_retry_s
             key = f"auth:{exc.code}"
             if key not in self._noticed:
                 self._noticed.add(key)
