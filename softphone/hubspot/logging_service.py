@@ -406,8 +406,7 @@ class LoggingService:
         assert self._wake is not None and self.outbox is not None
         while True:
             self._wake.clear()
-            if self._blocked_until is not None or self.client is None:
-                await self._refresh_token_and_unblock()
+            await self._refresh_token_and_unblock()     # re-read at most every token_poll_s (connect/disconnect)
             items = self.outbox.due()
             if not items:
                 nxt = self.outbox.next_due_at()
