@@ -9,7 +9,7 @@
   B. Outbox throughput under HubSpot's documented private-app limit (100 requests per 10 s, Free/Starter; 190 on
      Professional/Enterprise): a backlog of calls (a day offline) drained by a real engine; each call is one
      contact search + one create. Rows: the limit to ourselves; the limit shared with another integration on the
-     same token (so HubSpot answers 429 with Retry-After); the client's own pacing (100 requests / 10 s, 4
+     same token (so HubSpot answers 429 with Retry-After); the client's own pacing (90 requests / 10 s, 4
      searches / s) switched off, so only HubSpot's 429s and Retry-After hold it back.
      "early" counts requests sent before the Retry-After HubSpot gave (must be 0).
 
@@ -255,7 +255,7 @@ def main() -> int:
             if args.only in (None, "outbox"):
                 res = outbox_bench(args.backlog, tmp)
                 print(f"\nB. Outbox throughput ({args.backlog} calls waiting; each = 1 contact search + 1 create; "
-                      "client paces at 100 req / 10 s and 4 searches / s unless noted)\n")
+                      "client paces at 90 req / 10 s and 4 searches / s unless noted)\n")
                 print(f"| {'HubSpot limit':<56} | calls/min | s  | requests | 429s | early | duplicates |")
                 print(f"|{'-' * 58}|-----------|----|----------|------|-------|------------|")
                 for r in res:

@@ -71,8 +71,9 @@ CONTACT_PROPERTIES: Final = ("firstname", "lastname", "email", "company", "assoc
                              "mobilephone")
 PHONE_PROPERTIES: Final = ("phone", "mobilephone")
 
-# The lowest documented private-app burst limit (Free/Starter): every request counts against it.
-PRIVATE_APP_LIMIT: Final = (100, 10.0)
+# 90 % of the lowest documented private-app burst limit (100 per 10 s, Free/Starter): HubSpot counts a request
+# when it arrives, we when we send it, so pacing at exactly the limit meets a 429 whenever latency varies.
+PRIVATE_APP_LIMIT: Final = (90, 10.0)
 # "The search endpoints are rate limited to five requests per second per account" (kept one under).
 SEARCH_LIMIT: Final = (4, 1.0)
 DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=3.0, read=10.0, write=10.0, pool=3.0)
