@@ -42,3 +42,8 @@ package-test: setup
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache ui/node_modules
+
+# Proves the set-up on a bare Debian 12 (debootstrap chroot under build/, as root): slow, not part of `make test`.
+.PHONY: fresh-check
+fresh-check:
+	nice bash packaging/fresh-debian/check.sh setup test
