@@ -47,6 +47,11 @@ class FakeHeadset:
         with self._cv:
             return next((w for w in reversed(self.written) if w and w[0] == report_id), None)
 
+    def values(self, report_id: int) -> list[int]:
+        """Every value written to one single-byte output report, in write order."""
+        with self._cv:
+            return [w[1] for w in self.written if len(w) > 1 and w[0] == report_id]
+
     def wait_written(self, pred: Callable[[FakeHeadset], bool], timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         with self._cv:

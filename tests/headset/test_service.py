@@ -137,14 +137,26 @@ async def test_mute_from_app_is_mirrored_and_hold_keeps_off_hook(rig: Any) -> No
     assert engine.commands == []
 
 
+def led_history(h: FakeHeadset, report_id: int) -> list[int]:
+    """The values one LED report took, in write order, repeats folded (echoes rewrite the same value)."""
+    values = h.values(report_id)
+    return [v for i, v in enumerate(values) if i == 0 or values[i - 1] != v]
+
+
 async def test_refused_command_restores_leds(rig: Any) -> None:
+    # The last LED values alone cannot tell a restore from "never changed": the optimistic off-hook write may
+    # not have reached the device yet. So check the writes in order: ringing, off-hook at once on the press,
+    # then ringing again once the engine refused the answer.
     engine, _, h, _ = rig
     engine.fail_with = NoSuchCall("No incoming call to answer.")
     engine.publish_call("c1", CallState.INCOMING)
     await until(lambda: led(h, RING_LED) == 1, "ring")
     h.press(bytes([8, 0b010]))
     await until(lambda: engine.commands, "answer attempted")
-    await until(lambda: led(h, RING_LED) == 1 and led(h, OFF_HOOK_LED) == 0, "back to ringing")
+    await until(lambda: led_history(h, RING_LED)[-3:] == [1, 0, 1]
+                and led_history(h, OFF_HOOK_LED)[-3:] == [0, 1, 0],
+                "ring LED 1 -> 0 -> 1 and off-hook LED 0 -> 1 -> 0")
+    assert engine.commands == [("answer", {"call_id": "c1"})]
 
 
 async def test_command_crash_never_escapes(rig: Any) -> None:
