@@ -28,6 +28,7 @@ from softphone.core.events import CallState, CallUpdated, Notice, RegistrationCh
 from softphone.core.inbound import Verdict
 from softphone.core.phone import AccountInfo, Phone
 from softphone.errors import ConfigError, PhoneError, SoftphoneError
+from softphone.hubspot.events import CallerIdentified
 from softphone.ports import Service, Surface
 from softphone.sip import trust
 from softphone.sip.media import ConferenceOnlyMedia, MediaBridge
@@ -44,6 +45,7 @@ DEMO_ACCOUNT = "Demo line"
 # Optional services, loaded by module path so a missing extra (e.g. no hidapi) never stops the phone.
 OPTIONAL_SERVICES: list[tuple[str, str]] = [
     ("softphone.widget.service", "WidgetService"),
+    ("softphone.hubspot.logging_service", "LoggingService"),
     ("softphone.headset.service", "HeadsetService"),
 ]
 
@@ -97,6 +99,7 @@ class Engine:
         self._phone: Phone | None = None
         self._sip: SipEngine | None = None
         self.demo_port: int | None = None
+        self._sdk_log: Callable[[str], bool] | None = None
         self.stopped = asyncio.Event()
         self._ready: dict[str, Any] = {}
 
@@ -127,6 +130,12 @@ class Engine:
             raise PhoneError("The demo line is off (an account is configured; set demo_line = \"on\" to keep it).")
         self.sip.demo_call_me()
 
+    def sdk_logged(self, call_id: str) -> bool:
+        return self._sdk_log is not None and self._sdk_log(call_id)
+
+    def provide_sdk_log(self, answer: Callable[[str], bool] | None) -> None:
+        self._sdk_log = answer
+
     def describe(self) -> dict[str, Any]:
         """What the services add to ``status`` and the ``ready`` line."""
         out: dict[str, Any] = {}
@@ -149,6 +158,7 @@ class Engine:
         if closed:
             log.warning("closed %d call(s) left open by a previous crash as FAILED", closed)
         self.bus.subscribe(CallUpdated, self.history.on_call_updated)
+        self.bus.subscribe(CallerIdentified, self._on_caller_identified)
 
         accounts = self.enabled_accounts()
         passwords: dict[str, str | None] = {}
@@ -341,6 +351,12 @@ class Engine:
             await asyncio.sleep(0)
         self.history.close()
         self.stopped.set()
+
+    def _on_caller_identified(self, ev: CallerIdentified) -> None:
+        """HubSpot knows the caller: the contact's name wins over the SIP display name (window, history)."""
+        if self._phone is not None and ev.name:
+            with contextlib.suppress(SoftphoneError):
+                self._phone.set_remote_name(ev.call_id, ev.name)
 
     def _on_sip_event(self, ev: object) -> None:
         if self._phone is not None:

@@ -94,6 +94,11 @@ def report() -> tuple[str, bool]:
         else:
             add(OK, f"port {port} (widget) is free")
         lines.append(f"allowed widget origins: {', '.join(settings.widget.allowed_origins)}")
+    if settings is not None:
+        from softphone.hubspot.cli import doctor_checks
+
+        for level, text in doctor_checks(settings, env.data_path):
+            add({"ok": OK, "warn": WARN, "fail": BAD}[level], text)
     if status and isinstance(status.get("inbound"), dict):
         door = status["inbound"]
         refused = int(door.get("rejected", 0)) + int(door.get("dropped", 0))

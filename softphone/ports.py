@@ -46,6 +46,14 @@ class EngineAPI(Protocol):
     def demo_call_me(self) -> None: ...
     def call_soon_threadsafe(self, fn: Callable[..., None], *args: Any) -> None: ...
 
+    def sdk_logged(self, call_id: str) -> bool:
+        """Did a HubSpot tab log this call through the SDK (so nobody else may log it)?"""
+        ...
+
+    def provide_sdk_log(self, answer: Callable[[str], bool] | None) -> None:
+        """The widget server says who answers ``sdk_logged`` (None when it stops)."""
+        ...
+
 
 class Service(Protocol):
     """A surface or adapter started with the engine (widget server, ctl API, headset, CRM logging …)."""

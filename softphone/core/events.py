@@ -261,4 +261,10 @@ def event_to_json(ev: object) -> dict[str, Any] | None:
     if isinstance(ev, Notice):
         return {"type": "notice", "level": ev.level, "message": ev.message, "code": ev.code,
                 "call_id": ev.call_id}
+    # events of other packages (the CRM's caller names …) carry their own shape, so the core imports none of them
+    to_json = getattr(ev, "to_json", None)
+    if callable(to_json):
+        data = to_json()
+        if isinstance(data, dict) and "type" in data:
+            return data
     return None

@@ -324,6 +324,10 @@ class Phone:
         snap = self.call(call_id)
         return self._update(snap, engagement_id=engagement_id)
 
+    def set_remote_name(self, call_id: str, name: str) -> CallSnapshot:
+        """Who the caller is, learnt after the call began (the CRM); live and recently ended calls."""
+        return self._update(self.call(call_id), remote_name=name)
+
     def set_outcome(self, call_id: str, notes: str | None = None, disposition: str | None = None) -> CallSnapshot:
         snap = self.call(call_id)
         changes: dict[str, Any] = {}

@@ -32,7 +32,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from softphone import secrets
 from softphone.core.events import CallSnapshot, CallState, CallUpdated, Direction, Notice
@@ -76,35 +76,9 @@ class CrmEngine(Protocol):
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None: ...
 
-
-@runtime_checkable
-class SdkCallLog(Protocol):
-    """The widget hub's answer to "did a HubSpot tab log this call?": True when a widget session delivered
-    ``outgoingCall``/``incomingCall`` for it (HubSpot created, or is creating, its engagement) and that
-    engagement did not fail. Such calls are never written through the API."""
-
-    def sdk_logged(self, call_id: str) -> bool: ...
-
-
-def _sdk_probe(engine: object) -> Callable[[str], bool]:
-    """``engine.sdk_logged`` when the engine offers it; until then the widget service's ledger is read."""
-    if isinstance(engine, SdkCallLog):
-        return engine.sdk_logged
-
-    def probe(call_id: str) -> bool:
-        for svc in getattr(engine, "services", ()) or ():
-            hub = getattr(svc, "hub", None)
-            for owner in (svc, hub):
-                fn = getattr(owner, "sdk_logged", None)
-                if callable(fn):
-                    return bool(fn(call_id))
-            ledger = getattr(hub, "ledger", None)
-            rec = ledger.get(call_id) if ledger is not None else None
-            if rec is not None and getattr(rec, "started", False) and not getattr(rec, "engagement_failed", False):
-                return True
-        return False
-
-    return probe
+    def sdk_logged(self, call_id: str) -> bool:
+        """True when a HubSpot tab logged the call through the SDK (the widget hub answers): never twice."""
+        ...
 
 
 def own_number(settings: Settings, account: str) -> str:
@@ -193,7 +167,7 @@ class LoggingService:
 
     async def start(self, engine: CrmEngine) -> None:
         self._engine = engine
-        self._sdk_logged = _sdk_probe(engine)
+        self._sdk_logged = engine.sdk_logged
         loop = asyncio.get_running_loop()
         self.outbox = Outbox(engine.data_dir / FILENAME, clock=self._clock)
         pruned = self.outbox.prune(self.keep_done_s)

@@ -140,6 +140,12 @@ class WidgetHub:
             return snap.account
         return acc.user or acc.sip_uri
 
+    def sdk_logged(self, call_id: str) -> bool:
+        """A widget session delivered outgoingCall/incomingCall for this call and HubSpot did not refuse the
+        engagement: HubSpot logs it, nobody else may."""
+        rec = self.ledger.get(call_id)
+        return rec is not None and rec.started and not rec.engagement_failed
+
     def status(self) -> dict[str, Any]:
         st = self.phone.status()
         return {

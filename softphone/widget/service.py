@@ -140,6 +140,7 @@ class WidgetService:
         self._parents = list(wcfg.allowed_origins)
         self._load_assets()
         self.hub = WidgetHub(engine)
+        engine.provide_sdk_log(self.hub.sdk_logged)
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_FRAME)
         app.router.add_get("/", self._widget_page)
         app.router.add_get("/ws", self._websocket)
@@ -188,6 +189,8 @@ class WidgetService:
         if self.hub is not None:
             self.hub.close()
             self.hub = None
+        if self._engine is not None:
+            self._engine.provide_sdk_log(None)
 
     def _load_assets(self) -> None:
         static: dict[str, tuple[bytes, str]] = {}

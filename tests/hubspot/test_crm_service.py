@@ -41,7 +41,7 @@ class Rig:
         self.events: list[object] = []
         self.engine.bus.subscribe_all(self.events.append)
         self.sdk_calls: set[str] = set()
-        self.engine.sdk_logged = self.sdk_calls.__contains__  # type: ignore[attr-defined]
+        self.engine.provide_sdk_log(self.sdk_calls.__contains__)
 
     async def start(self) -> Rig:
         await self.service.start(self.engine)
@@ -156,12 +156,11 @@ async def test_notes_on_a_widget_logged_call_never_reach_the_api_and_demo_calls_
 
 
 async def test_the_real_widget_hub_decides_which_calls_the_sdk_logged(tmp_path: Path, crm: CrmContract) -> None:
-    """Until the engine offers ``sdk_logged`` the service reads the widget hub's ledger: a call a ready widget
-    session announced is the SDK's; one that ended while no session was ready is ours."""
+    """The engine answers ``sdk_logged`` from the widget hub's ledger: a call a ready widget session announced
+    is the SDK's; one that ended while no session was ready is ours."""
     r = Rig(tmp_path, crm)
-    del r.engine.sdk_logged  # type: ignore[attr-defined]
     hub = WidgetHub(r.engine)
-    r.engine.services = [type("WidgetServiceStandIn", (), {"hub": hub})()]  # type: ignore[attr-defined]
+    r.engine.provide_sdk_log(hub.sdk_logged)
     await r.start()
     try:
         r.inbound("before-widget")

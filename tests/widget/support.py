@@ -36,6 +36,7 @@ class FakeEngine:
         self.sip = FakeSip()
         self._phone = phone_factory(self.bus)
         self._media = ConferenceOnlyMedia()
+        self._sdk_log: Callable[[str], bool] | None = None
 
     @property
     def phone(self) -> Phone | None:
@@ -61,6 +62,12 @@ class FakeEngine:
 
     def call_soon_threadsafe(self, fn: Callable[..., None], *args: Any) -> None:
         asyncio.get_event_loop().call_soon_threadsafe(fn, *args)
+
+    def sdk_logged(self, call_id: str) -> bool:
+        return self._sdk_log is not None and self._sdk_log(call_id)
+
+    def provide_sdk_log(self, answer: Callable[[str], bool] | None) -> None:
+        self._sdk_log = answer
 
 
 def make_engine(tmp: Path, *, registrar: bool = False, hide_widget: bool = False, port: int = 9025,
