@@ -279,6 +279,20 @@ class Sipp:
 # ------------------------------------------------------------------------------------------------ engine
 
 
+def first_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The first line a process prints on stdout ('' if none within ``timeout``): the engine's ready line."""
+    box: dict[str, str] = {}
+
+    def read() -> None:
+        assert proc.stdout is not None
+        box["line"] = proc.stdout.readline()
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(timeout)
+    return box.get("line", "")
+
+
 def engine_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for an isolated engine: its own config, data dir and file keyring."""
     env = dict(os.environ)
@@ -324,21 +338,14 @@ class EngineProcess:
     def set_password(self, account: str, password: str) -> None:
         self.cli("account", "set-password", account, input=password + "\n", check=True)
 
+    # what runs the engine: `softphone serve`, or a test launcher module that wraps it
+    launch: tuple[str, ...] = ("softphone", "serve")
+
     def start(self, timeout: float = 20, watch_events: bool = True) -> EngineProcess:
-        self.proc = subprocess.Popen([sys.executable, "-m", "softphone", "serve"], env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", *self.launch], env=self.env, cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=self.stderr_path.open("ab"), text=True,
                                      start_new_session=True)
-        assert self.proc.stdout is not None
-        box: dict[str, str] = {}
-
-        def read() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            box["line"] = self.proc.stdout.readline()
-
-        t = threading.Thread(target=read, daemon=True)
-        t.start()
-        t.join(timeout)
-        line = box.get("line", "")
+        line = first_line(self.proc, timeout)
         if not line:
             self.stop()
             raise RuntimeError(f"engine did not become ready: {self.stderr_path.read_text()[-3000:]}")

@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
-import threading
 from pathlib import Path
 from typing import Any
 
-from tests.peers import ROOT, EngineProcess, account_toml, wait_for
+from tests.peers import EngineProcess, account_toml, wait_for
 
 from .crm_contract import CrmContract
 
@@ -57,31 +55,12 @@ class CrmEngine(EngineProcess):
         """`softphone hubspot connect` as the rep runs it (token on stdin, stored in this engine's keyring)."""
         return self.cli("hubspot", "connect", *([] if check else ["--no-check"]), input=token + "\n", check=True)
 
-    launcher = "tests.hubspot.crm_serve"
+    launch = ("tests.hubspot.crm_serve",)
 
     def start(self, timeout: float = 20, watch_events: bool = True) -> CrmEngine:
-        self.proc = subprocess.Popen([sys.executable, "-m", self.launcher], env=self.env, cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=self.stderr_path.open("ab"), text=True,
-                                     start_new_session=True)
-        assert self.proc.stdout is not None
-        box: dict[str, str] = {}
-
-        def read() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            box["line"] = self.proc.stdout.readline()
-
-        t = threading.Thread(target=read, daemon=True)
-        t.start()
-        t.join(timeout)
-        line = box.get("line", "")
-        if not line:
-            self.stop()
-            raise RuntimeError(f"engine did not become ready: {self.stderr_path.read_text()[-3000:]}")
-        self.ready = json.loads(line)
+        self._ev_stop.clear()        # restarted engines (outbox resume) watch their events again
+        super().start(timeout, watch_events)
         assert "hubspot-crm" in self.ready["services"], self.ready
-        if watch_events:
-            self._ev_stop.clear()
-            self._start_event_thread()
         return self
 
     def kill(self) -> None:

@@ -280,7 +280,7 @@ def test_headset_redial_is_logged(tmp_path: Path, sipp: Callable[..., Sipp], crm
     headset = VirtualHeadset(sock)
     eng = CrmEngine(tmp_path / "desk", crm_config(trunk(sipp("uas_answer").port), crm=crm), crm, token=CRM_TOKEN,
                     env={"SOFTPHONE_TEST_HID_SOCKET": str(sock), "SOFTPHONE_TEST_HID_DESCRIPTOR": str(descriptor)})
-    eng.launcher = "tests.hubspot.crm_headset_serve"
+    eng.launch = ("tests.hubspot.crm_headset_serve",)
     try:
         eng.start()
         wait_for(lambda: headset.connected, 15, what="the engine to open the headset")

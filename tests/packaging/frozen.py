@@ -12,10 +12,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.peers import first_line
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist" / "softphone"
@@ -146,16 +147,7 @@ class FrozenApp:
         self.serve_proc = subprocess.Popen([str(self.exe), "serve"], env=self.env, cwd=self.cwd,
                                            stdout=subprocess.PIPE, stderr=stderr, text=True,
                                            start_new_session=True)
-        box: dict[str, str] = {}
-
-        def read() -> None:
-            assert self.serve_proc is not None and self.serve_proc.stdout is not None
-            box["line"] = self.serve_proc.stdout.readline()
-
-        t = threading.Thread(target=read, daemon=True)
-        t.start()
-        t.join(timeout)
-        line = box.get("line", "")
+        line = first_line(self.serve_proc, timeout)
         if not line:
             self.stop()
             raise AssertionError("the frozen engine printed no ready line:\n"
