@@ -373,7 +373,7 @@ class EngineProcess:
 
         self._ev_thread = threading.Thread(target=run, daemon=True)
         self._ev_thread.start()
-        wait_for(lambda: any(e.get("type") == "status" for e in self.events), 5, what="event stream")
+        wait_for(lambda: any(e.get("type") == "status" for e in self.events), 15, what="event stream")
 
     def client(self) -> Any:
         from softphone.control.client import ControlClient
