@@ -69,7 +69,7 @@ MIRROR=${FRESH_MIRROR:-$(host_mirror)}
 
 # a run that was killed hard may have left mounts behind: never delete through them
 if [ -d "$ROOT" ]; then
-  grep -o " $ROOT[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+  { grep -o " $ROOT[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
   if grep -q " $ROOT" /proc/mounts; then echo "fresh-debian: mounts left under $ROOT" >&2; exit 1; fi
   rm -rf --one-file-system "$ROOT"
 fi
@@ -100,6 +100,29 @@ else
   tar -C "$ROOT" -xf "$BASE_TAR"
 fi
 
+# Trust what the host trusts: certificates the host added to its store (e.g. a TLS-intercepting proxy's CA)
+# are added to the chroot's, and pip/node are pointed at the system bundle (pip's own bundle would not have
+# them). On an ordinary network nothing is added.
+EXTRA_CA=$(python3 - "$ROOT" <<'PY'
+import re, sys
+from pathlib import Path
+pem = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+host = pem.findall(Path("/etc/ssl/certs/ca-certificates.crt").read_text())
+mine = set(pem.findall((Path(sys.argv[1]) / "etc/ssl/certs/ca-certificates.crt").read_text()))
+extra = [c for c in host if c not in mine]
+d = Path(sys.argv[1]) / "usr/local/share/ca-certificates"
+for i, c in enumerate(extra):
+    (d / f"host-trust-{i}.crt").write_text(c + "\n")
+print(len(extra))
+PY
+)
+CA_ENV=()
+if [ "$EXTRA_CA" != 0 ]; then
+  chroot "$ROOT" /usr/sbin/update-ca-certificates
+  CA_ENV=(PIP_CERT=/etc/ssl/certs/ca-certificates.crt NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
+  echo "fresh-debian: added $EXTRA_CA certificate(s) the host trusts beyond Debian's to the chroot"
+fi
+
 # what every installed Debian has, and nothing more
 printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$ROOT/etc/hosts"
 echo fresh-debian >"$ROOT/etc/hostname"
@@ -124,7 +147,7 @@ for target in "${TARGETS[@]}"; do
   set +e
   chroot "$ROOT" /usr/bin/env -i HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM=dumb \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    QTWEBENGINE_DISABLE_SANDBOX=1 \
+    QTWEBENGINE_DISABLE_SANDBOX=1 "${CA_ENV[@]}" \
     /bin/bash -c "cd /root/softphone && make $target" 2>&1 | tee -a "$LOG"
   rc=${PIPESTATUS[0]}
   set -e
