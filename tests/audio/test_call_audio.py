@@ -18,9 +18,18 @@ from tests.audio import harness
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not all(shutil.which(x) for x in ("pulseaudio", "pacat", "parec", "sipp")),
-                       reason="needs pulseaudio, pulseaudio-utils and sip-tester"),
+    pytest.mark.usefixtures("audio_tools"),
 ]
+
+
+@pytest.fixture(scope="module")
+def audio_tools() -> None:
+    """A missing tool fails every test here with the command that installs it: never a silent skip."""
+    missing = [x for x in ("pulseaudio", "pacat", "parec", "sipp") if shutil.which(x) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not installed: run `make test` or "
+                    f"`apt-get install pulseaudio pulseaudio-utils sip-tester`", pytrace=False)
+
 
 DRIVER = Path(__file__).with_name("pjcall.py")
 RATE = harness.RATE

@@ -30,8 +30,9 @@ def test_entry_points_at_this_installation() -> None:
     assert sect["Icon"] == "softphone"
 
 
-@pytest.mark.skipif(shutil.which("xdg-mime") is None, reason="xdg-utils not installed")
 def test_install_registers_handlers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("xdg-mime") is None:
+        pytest.fail("xdg-mime is not installed: run `make test` or `apt-get install xdg-utils`", pytrace=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -151,13 +151,12 @@ def test_virtual_headset_over_socket_fault_never_affects_the_call(desk: Any, cal
 
 
 def _uhid_unavailable() -> str | None:
+    """Why this machine cannot create a virtual HID device, when the reason is the platform or the kernel."""
     if not sys.platform.startswith("linux"):
-        return "UHID is Linux-only"
+        return "UHID is a Linux kernel interface: no virtual HID device on this platform"
     if not os.path.exists("/dev/uhid"):
-        return ("no /dev/uhid: this kernel has no UHID support (CONFIG_UHID unset or the uhid module not "
-                "loaded), so no virtual HID device can be created here")
-    if not os.access("/dev/uhid", os.R_OK | os.W_OK):
-        return "/dev/uhid is not writable by this user"
+        return ("the kernel has no /dev/uhid (CONFIG_UHID unset or the uhid module not loaded), so no virtual "
+                "HID device can be created here")
     return None
 
 
@@ -166,12 +165,17 @@ def test_uhid_virtual_headset(tmp_path: Path, caller: EngineProcess) -> None:
     from tests.headset.hidfixtures import load_hex
     from tests.headset.uhid import UhidDevice
 
+    if not os.access("/dev/uhid", os.R_OK | os.W_OK):
+        pytest.fail("/dev/uhid is not writable by this user: run the tests as root or grant access to /dev/uhid "
+                    "(e.g. a udev rule)", pytrace=False)
+
     name = f"softphone test headset {os.getpid()}"
     with contextlib.ExitStack() as stack:
         dev = stack.enter_context(UhidDevice(name, load_hex(PLANTRONICS), vendor=0x047F, product=0xC056))
         node = dev.wait_hidraw(10)
         if node is None:
-            pytest.skip("the kernel created the UHID device but bound no HID driver to it (no hidraw node)")
+            pytest.skip("the kernel created the UHID device but bound no HID driver to it, so there is no hidraw "
+                        "node (CONFIG_HIDRAW or hid-generic missing from this kernel)")
         port = free_port()
         config = engine_config(account_toml("desk", "desk", None, auth=False, extra='accept_calls_from = ["host"]'),
                                extra=f'sip_port = {port}\n[headset]\ndevice = "{name}"\n')

@@ -21,7 +21,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="module")
 def kamailio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
     if not have("kamailio"):
-        pytest.fail("kamailio is not installed: run `make test` (it installs the test peers)")
+        pytest.fail("kamailio is not installed: run `make test` (it installs the test peers) or "
+                    "`apt-get install kamailio`", pytrace=False)
     k = Kamailio(tmp_path_factory.mktemp("kamailio")).start()
     try:
         yield k
@@ -34,6 +35,9 @@ def sipp_factory(tmp_path: Path) -> Iterator[object]:
     started: list[Sipp] = []
 
     def make(scenario: str, **kw: object) -> Sipp:
+        if not have("sipp"):
+            pytest.fail("sipp is not installed: run `make test` (it installs the test peers) or "
+                        "`apt-get install sip-tester`", pytrace=False)
         s = Sipp(scenario, workdir=tmp_path, **kw).start()  # type: ignore[arg-type]
         started.append(s)
         return s

@@ -20,9 +20,16 @@ from tests.widget.browser import CHROMIUM, CHROMIUM_ARGS, HostPage, HostServer, 
 SCREENSHOTS = Path(os.environ.get("SOFTPHONE_SCREENSHOTS", Path(__file__).resolve().parents[2] / "build" / "screens"))
 
 
+# the Debian package that brings each peer binary, for the failure message
+_PACKAGES = {"chromium": "chromium", "certutil": "libnss3-tools", "sipp": "sip-tester", "kamailio": "kamailio"}
+
+
 def _needs(binary: str) -> None:
+    """A missing peer fails the test with the command that installs it: never a silent skip."""
     if shutil.which(binary) is None and not Path(binary).exists():
-        pytest.skip(f"{binary} is not installed (run `make test` for the test peers)")
+        package = _PACKAGES.get(Path(binary).name, Path(binary).name)
+        pytest.fail(f"{binary} is not installed: run `make test` (it installs the test peers) or "
+                    f"`apt-get install {package}`", pytrace=False)
 
 
 @pytest.fixture(scope="module")

@@ -80,8 +80,9 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
                            *args], env=env, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.skipif(shutil.which("certutil") is None, reason="needs certutil (libnss3-tools)")
 def test_cert_cli_path_and_install_into_nss(tmp_path: Path) -> None:
+    if shutil.which("certutil") is None:
+        pytest.fail("certutil is not installed: run `make test` or `apt-get install libnss3-tools`", pytrace=False)
     r = run_cli(tmp_path, "cert", "path")
     assert r.returncode == 0, r.stderr
     ca = Path(r.stdout.strip())
@@ -145,7 +146,7 @@ def test_peer_uid_from_proc_table(tmp_path: Path) -> None:
 
 def test_packaged_web_assets_match_ui_sources() -> None:
     if not assets.sdk_source_dir().is_dir():
-        pytest.skip("ui/node_modules missing (npm ci not run)")
+        pytest.fail("ui/node_modules is missing: run `make setup` (it runs `npm ci` in ui/)", pytrace=False)
     assert assets.check() == [], "run: .venv/bin/python -m softphone.widget.assets --sync"
     stamp = assets.vendor_stamp()
     assert stamp["package"] == "@hubspot/calling-extensions-sdk" and stamp["version"] == "0.9.7"
