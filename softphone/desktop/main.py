@@ -126,6 +126,7 @@ class DesktopShell:
         self._feed: PageFeed | None = None
         self._pump: EventPump | None = None
         self._server: WindowServer | None = None
+        self._scheme: Any = None
         self._dark = False
         self.started_at = time.monotonic()
 
@@ -138,10 +139,12 @@ class DesktopShell:
         from PySide6.QtGui import QGuiApplication, QIcon
         from PySide6.QtWidgets import QApplication
 
-        from softphone.desktop.qtmain import MainThread
+        from softphone.desktop.qtmain import MainThread, PageScheme, register_page_scheme
         from softphone.desktop.toast import CallToast
         from softphone.desktop.tray import Tray
 
+        if QApplication.instance() is None:
+            register_page_scheme()
         app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "softphone"])
         assert isinstance(app, QApplication)
         app.setApplicationName("Softphone")
@@ -171,11 +174,17 @@ class DesktopShell:
             self._apply_effects(pending)
         self._main.post(make_shell_widgets)
         bridge = Bridge(self.client, self.prefs, self)
+        # No url here: pywebview would take softphone://… for a local path and start its own HTTP server. The
+        # window opens blank and _load_page points it at the page once the scheme's handler is installed.
         self._window = webview.create_window(
-            WINDOW_TITLE, url=resources.index_html().as_uri(), js_api=bridge,
+            WINDOW_TITLE, html=" ", js_api=bridge,
             width=420, height=740, min_size=(360, 560), text_select=True,  # app.css decides (no inline style)
             background_color="#15181d" if self._dark else "#f6f7f9",
         )
+        # the page reads its own files through the scheme only, never the file system through file: URLs
+        webview.settings["ALLOW_FILE_URLS"] = False
+        self._scheme = PageScheme()
+        self._window.events.before_show += self._load_page
         self._window.events.closing += self._on_closing
         self._window.events.shown += self._on_shown
         try:
@@ -184,6 +193,14 @@ class DesktopShell:
         finally:
             self._shutdown()
         return 0
+
+    def _load_page(self) -> None:
+        """On the Qt main thread, once the window's web view exists: serve softphone://app and open the page."""
+        from PySide6.QtCore import QUrl
+
+        view = self._window.native.webview
+        self._scheme.install(view.page().profile())
+        view.setUrl(QUrl(resources.PAGE_URL))
 
     def _on_shown(self) -> None:
         log.info("window shown %.2f s after start", time.monotonic() - self.started_at)
@@ -441,12 +458,14 @@ class DesktopShell:
         native = self._window.native
         with self._lock:
             missed, tray_state = self.state.missed, self.state.tray_state()
+            foreground = self.state.foreground_call_id
         return {
             "window_visible": bool(native is not None and native.isVisible()),
             "window_title": native.windowTitle() if native is not None else "",
             "tray_state": tray_state.value, "tray_icon_state": self._tray.state.value,
             "tray_available": self._tray.available(), "dnd_checked": self._tray.dnd_action.isChecked(),
-            "missed": missed, "engine_connected": bool(self._pump and self._pump.connected),
+            "missed": missed, "foreground_call_id": foreground,
+            "engine_connected": bool(self._pump and self._pump.connected),
             "toast": {"visible": self._toast.isVisible(), "mode": self._toast.mode,
                       "call_id": self._toast.call_id, "title": self._toast.windowTitle(),
                       "buttons": self._toast.button_rects()},

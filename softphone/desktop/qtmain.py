@@ -1,4 +1,4 @@
-"""Run a callable on the Qt main thread from any thread (queued signal to an object living there)."""
+"""Qt pieces of the shell: run a callable on the Qt main thread from any thread, and the page's URL scheme."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, Signal, Slot
+from PySide6.QtWebEngineCore import (
+    QWebEngineProfile,
+    QWebEngineUrlRequestJob,
+    QWebEngineUrlScheme,
+    QWebEngineUrlSchemeHandler,
+)
+
+from softphone.desktop import resources
 
 log = logging.getLogger(__name__)
 
@@ -29,3 +37,41 @@ class MainThread(QObject):
             fn()
         except Exception:
             log.exception("main-thread task failed")
+
+
+def register_page_scheme() -> None:
+    """Declare ``softphone:`` to Chromium; Qt requires this before the QApplication exists.
+
+    Secure (a secure context, like https) and CORS-enabled (module scripts are fetched in CORS mode), with
+    host syntax so the page has a real origin (``softphone://app``) that its CSP's 'self' names."""
+    scheme = QWebEngineUrlScheme(resources.SCHEME.encode())
+    scheme.setSyntax(QWebEngineUrlScheme.Syntax.Host)
+    scheme.setFlags(QWebEngineUrlScheme.Flag.SecureScheme | QWebEngineUrlScheme.Flag.CorsEnabled)
+    QWebEngineUrlScheme.registerScheme(scheme)
+
+
+class PageScheme(QWebEngineUrlSchemeHandler):
+    """Answers ``softphone://app/…`` from the page's files (``resources.page_file``), read-only, GET only."""
+
+    def install(self, profile: QWebEngineProfile) -> None:
+        profile.installUrlSchemeHandler(resources.SCHEME.encode(), self)
+
+    def requestStarted(self, job: QWebEngineUrlRequestJob) -> None:
+        url = job.requestUrl()
+        if url.host() != resources.PAGE_HOST or job.requestMethod() != QByteArray(b"GET"):
+            job.fail(QWebEngineUrlRequestJob.Error.RequestDenied)
+            return
+        path = resources.page_file(url.path())
+        if path is None:
+            job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)
+            return
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            log.warning("page file %s: %s", path, exc)
+            job.fail(QWebEngineUrlRequestJob.Error.RequestFailed)
+            return
+        buf = QBuffer(job)              # the job owns the buffer: it lives until the reply is read
+        buf.setData(body)
+        buf.open(QIODevice.OpenModeFlag.ReadOnly)
+        job.reply(resources.PAGE_TYPES[path.suffix].encode(), buf)

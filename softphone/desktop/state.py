@@ -1,8 +1,11 @@
 """What the desktop shell (tray, toast, notifications) derives from the engine's event stream.
 
-Pure: no Qt, no I/O. ``DesktopState.apply(event)`` takes one control-API event (the JSON dicts of
-docs/CONTRACTS.md) and returns the effects the shell must carry out, so the rules (which icon, when a toast
-appears or goes, what counts as missed) are tested without a display.
+Pure: no Qt, no I/O. ``DesktopState.apply(event)`` takes one control-API event (``core.events.event_to_json``)
+and returns the effects the shell must carry out, so the rules (which icon, when a toast appears or goes, what
+counts as missed) are tested without a display. The window's page folds the same events with the same rules
+(ui/app/store.js; tests/desktop/test_store.py holds the two together). Facts the engine derives — the
+foreground call, ``logged_in``, do-not-disturb — come from its ``status`` snapshot and ``phone`` events as
+they are, never recomputed here.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ class TrayChanged:
 Effect = ShowToast | HideToast | NotifyMissed | TrayChanged
 
 
+def _call_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def caller_label(call: dict[str, Any]) -> str:
     """The name when known (HubSpot contact or SIP display name), else the number."""
     name = str(call.get("remote_name") or "").strip()
@@ -65,6 +72,7 @@ class DesktopState:
     logged_in: bool = False
     accounts: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    foreground_call_id: str | None = None
     missed: int = 0
     _toasting: set[str] = field(default_factory=set)
     _tray: TrayChanged | None = None
@@ -90,9 +98,9 @@ class DesktopState:
             ringing = next(c for c in self.calls.values() if c.get("state") == "INCOMING")
             return f"Softphone — incoming call from {caller_label(ringing)}"
         if st is TrayState.IN_CALL:
-            first = next(iter(self.calls.values()))
+            shown = self.foreground() or next(iter(self.calls.values()))
             more = f" (+{len(self.calls) - 1})" if len(self.calls) > 1 else ""
-            return f"Softphone — in call with {caller_label(first)}{more}"
+            return f"Softphone — in call with {caller_label(shown)}{more}"
         if st is TrayState.OFFLINE:
             if not self.connected:
                 return "Softphone — phone engine not running"
@@ -103,6 +111,10 @@ class DesktopState:
         if self.missed:
             parts.append(f"{self.missed} missed call{'s' if self.missed != 1 else ''}")
         return ", ".join(parts)
+
+    def foreground(self) -> dict[str, Any] | None:
+        """The call a bare hang-up, mute or DTMF acts on: the engine's choice."""
+        return self.calls.get(self.foreground_call_id) if self.foreground_call_id else None
 
     def incoming(self) -> list[dict[str, Any]]:
         return [c for c in self.calls.values() if c.get("state") == "INCOMING"]
@@ -119,10 +131,12 @@ class DesktopState:
             call = event.get("call")
             if isinstance(call, dict):
                 self._apply_call(call, effects)
+        elif kind == "phone":
+            self.foreground_call_id = _call_id(event.get("foreground_call_id"))
+            self.logged_in = bool(event.get("logged_in"))
+            self.available = bool(event.get("available", True))
         elif kind == "registration":
             self._apply_registration(event)
-        elif kind == "availability":
-            self.available = bool(event.get("available", True))
         elif kind == "engine":
             self.connected = bool(event.get("connected"))
             if not self.connected:
@@ -130,6 +144,7 @@ class DesktopState:
                     effects.append(HideToast(call_id))
                 self._toasting.clear()
                 self.calls.clear()
+                self.foreground_call_id = None
         return self._with_tray(effects)
 
     def seen_missed(self) -> list[Effect]:
@@ -141,6 +156,7 @@ class DesktopState:
         self.connected = True
         self.available = bool(status.get("available", True))
         self.logged_in = bool(status.get("logged_in", False))
+        self.foreground_call_id = _call_id(status.get("foreground_call_id"))
         self.accounts = [a for a in status.get("accounts") or [] if isinstance(a, dict)]
         fresh = {c["call_id"]: c for c in status.get("calls") or []
                  if isinstance(c, dict) and c.get("call_id") and c.get("state") in ACTIVE_STATES}
@@ -176,17 +192,11 @@ class DesktopState:
             effects.append(HideToast(call_id))
 
     def _apply_registration(self, event: dict[str, Any]) -> None:
+        """The account's line (whether any account can call arrives as ``logged_in`` in a ``phone`` event)."""
         name = event.get("account")
-        state = event.get("state")
-        for acc in self.accounts:
-            if acc.get("name") == name:
-                acc["registration"] = state
-                acc["sip_code"] = event.get("sip_code")
-                acc["reason"] = event.get("reason", "")
-        if self.accounts:
-            self.logged_in = any(a.get("registration") in ("REGISTERED", "NONE") for a in self.accounts)
-        elif state in ("REGISTERED", "NONE"):
-            self.logged_in = True
+        self.accounts = [{**acc, "registration": event.get("state"), "sip_code": event.get("sip_code"),
+                          "reason": event.get("reason") or ""} if acc.get("name") == name else acc
+                         for acc in self.accounts]
 
     def _with_tray(self, effects: list[Effect]) -> list[Effect]:
         tray = TrayChanged(self.tray_state(), self.tooltip())

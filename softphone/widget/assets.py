@@ -1,15 +1,21 @@
 """Web assets shipped inside the Python package, so the app needs no Node at run time.
 
-One clear rule: **the sources live in ``ui/``** (``ui/widget``, ``ui/sandbox``, and the SDK installed by
-``npm ci`` from ``ui/package-lock.json``); **the server only ever serves ``softphone/web/``**, a generated copy
-(not in git) made by ``python -m softphone.widget.assets --sync``, which ``make``'s set-up and the packaging build
-run. ``--check`` exits non-zero when the copy is stale, and a unit test runs it, so an edit in ``ui/`` that was
-not synced cannot go unnoticed.
+One clear rule: **the sources live in ``ui/``** (``ui/app``, ``ui/widget``, ``ui/sandbox``, the helpers they
+share in ``ui/common``, and the SDK installed by ``npm ci`` from ``ui/package-lock.json``); **the server and an
+installed window only ever use ``softphone/web/``**, a generated copy (not in git) made by
+``python -m softphone.widget.assets --sync``, which ``make``'s set-up and the packaging build run. ``--check``
+exits non-zero when the copy is stale, and a unit test runs it, so an edit in ``ui/`` that was not synced cannot
+go unnoticed.
+
+Each page's scripts are ES modules that import the shared helpers as ``./common/…``: the copy puts ``ui/common``
+inside every page (build-free bundling), so each page is served from one folder under the routes it already
+has. (A source-tree window serves ``ui/common`` at the same place itself: softphone/desktop/resources.py.)
 
 Layout of ``softphone/web``::
 
-    widget/    the calling widget (served at ``/``, ``/widget/*``)
-    sandbox/   the CRM sandbox playing HubSpot's role (served at ``/sandbox``)
+    app/       the desktop window's page (softphone://app/ in Qt WebEngine), with common/
+    widget/    the calling widget (served at ``/``, ``/widget/*``), with common/
+    sandbox/   the CRM sandbox playing HubSpot's role (served at ``/sandbox``), with common/
     vendor/    calling-extensions-sdk.js (the SDK's UMD ``dist/main.js``), its LICENSE and a version stamp
 """
 
@@ -28,7 +34,8 @@ WEB_DIR = PACKAGE_DIR / "web"
 REPO_UI = PACKAGE_DIR.parent / "ui"
 SDK_PACKAGE = "@hubspot/calling-extensions-sdk"
 SDK_FILE = "calling-extensions-sdk.js"
-MIRRORED = ("widget", "sandbox")
+MIRRORED = ("app", "widget", "sandbox")
+SHARED = "common"
 
 
 def sdk_source_dir(ui_dir: Path = REPO_UI) -> Path:
@@ -44,6 +51,20 @@ def vendor_stamp(web_dir: Path = WEB_DIR) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def page_files(page: str, ui_dir: Path = REPO_UI) -> list[tuple[Path, Path]]:
+    """(source, path inside the page's folder) for one page: its own files and ``common/`` (ui/common)."""
+    root, shared = ui_dir / page, ui_dir / SHARED
+    own = [(src, src.relative_to(root)) for src in _files(root)]
+    clash = [str(rel) for _, rel in own if rel.parts[0] == SHARED]
+    if clash:
+        raise ValueError(f"ui/{page} has its own {SHARED}/ ({', '.join(clash)}): shared helpers live in ui/{SHARED}")
+    return own + [(src, Path(SHARED) / src.relative_to(shared)) for src in _files(shared)]
+
+
 def _planned(ui_dir: Path, web_dir: Path) -> list[tuple[Path, Path]]:
     """(source, destination) pairs the copy must consist of."""
     pairs: list[tuple[Path, Path]] = []
@@ -51,9 +72,7 @@ def _planned(ui_dir: Path, web_dir: Path) -> list[tuple[Path, Path]]:
     pairs.append((sdk / "dist" / "main.js", web_dir / "vendor" / SDK_FILE))
     pairs.append((sdk / "LICENSE", web_dir / "vendor" / "calling-extensions-sdk.LICENSE"))
     for name in MIRRORED:
-        src_root = ui_dir / name
-        for src in sorted(p for p in src_root.rglob("*") if p.is_file()):
-            pairs.append((src, web_dir / name / src.relative_to(src_root)))
+        pairs += [(src, web_dir / name / rel) for src, rel in page_files(name, ui_dir)]
     return pairs
 
 
@@ -77,9 +96,9 @@ def check(ui_dir: Path = REPO_UI, web_dir: Path = WEB_DIR) -> list[str]:
             problems.append(f"stale {dst.relative_to(web_dir)}")
     wanted_dst = {dst for _, dst in wanted}
     for name in MIRRORED:
-        for extra in sorted(p for p in (web_dir / name).rglob("*") if p.is_file()):
+        for extra in _files(web_dir / name):
             if extra not in wanted_dst:
-                problems.append(f"extra {extra.relative_to(web_dir)} (not in ui/{name})")
+                problems.append(f"extra {extra.relative_to(web_dir)} (not in ui/{name} or ui/{SHARED})")
     if vendor_stamp(web_dir) != _stamp_for(ui_dir):
         problems.append("stale vendor/calling-extensions-sdk.json")
     return problems
@@ -99,7 +118,7 @@ def sync(ui_dir: Path = REPO_UI, web_dir: Path = WEB_DIR) -> list[str]:
         changed.append(str(dst.relative_to(web_dir)))
     wanted_dst = {dst for _, dst in wanted}
     for name in MIRRORED:
-        for extra in sorted(p for p in (web_dir / name).rglob("*") if p.is_file()):
+        for extra in _files(web_dir / name):
             if extra not in wanted_dst:
                 extra.unlink()
                 changed.append(f"removed {extra.relative_to(web_dir)}")
@@ -115,19 +134,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m softphone.widget.assets", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--sync", action="store_true", help="copy ui/ sources and the SDK into softphone/web")
+    mode.add_argument("--sync", action="store_true", help="copy ui/ pages, ui/common and the SDK into softphone/web")
     mode.add_argument("--check", action="store_true", help="exit 1 if softphone/web is out of date")
     parser.add_argument("--ui-dir", type=Path, default=REPO_UI)
     args = parser.parse_args(argv)
-    if args.sync:
-        try:
+    try:
+        if args.sync:
             changed = sync(args.ui_dir)
-        except FileNotFoundError as exc:
-            print(f"assets: {exc}", file=sys.stderr)
-            return 1
-        print("assets: " + (", ".join(changed) if changed else "up to date"))
-        return 0
-    problems = check(args.ui_dir)
+            print("assets: " + (", ".join(changed) if changed else "up to date"))
+            return 0
+        problems = check(args.ui_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"assets: {exc}", file=sys.stderr)
+        return 1
     for p in problems:
         print(f"assets: {p}", file=sys.stderr)
     return 1 if problems else 0

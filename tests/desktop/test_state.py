@@ -7,10 +7,15 @@ from typing import Any
 from softphone.desktop.state import DesktopState, HideToast, NotifyMissed, ShowToast, TrayChanged, TrayState
 
 
-def status(available: bool = True, logged_in: bool = True, calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def status(available: bool = True, logged_in: bool = True, calls: list[dict[str, Any]] | None = None,
+           foreground: str | None = None) -> dict[str, Any]:
     return {"type": "status", "status": {
-        "available": available, "logged_in": logged_in, "calls": calls or [],
+        "available": available, "logged_in": logged_in, "calls": calls or [], "foreground_call_id": foreground,
         "accounts": [{"name": "office", "registration": "REGISTERED" if logged_in else "FAILED"}]}}
+
+
+def phone(foreground: str | None = None, logged_in: bool = True, available: bool = True) -> dict[str, Any]:
+    return {"type": "phone", "foreground_call_id": foreground, "logged_in": logged_in, "available": available}
 
 
 def call(call_id: str, state: str, direction: str = "inbound", **kw: Any) -> dict[str, Any]:
@@ -63,7 +68,7 @@ def test_outbound_calls_never_toast_and_dnd_shows() -> None:
     eff = st.apply(call("o", "OUTGOING", direction="outbound"))
     assert not any(isinstance(e, ShowToast) for e in eff)
     assert tray(eff) is TrayState.IN_CALL
-    assert st.apply({"type": "availability", "available": True}) == []     # still in the call: no change
+    assert st.apply(phone("o", available=True)) == []      # DND off while in the call: the icon stays
     assert tray(st.apply(call("o", "TERMINATED", direction="outbound", end_status="COMPLETED"))) is TrayState.READY
 
 
@@ -75,12 +80,29 @@ def test_status_snapshot_reconciles_toasts_after_a_reconnect() -> None:
     assert HideToast("a") in eff and not st.calls
 
 
-def test_registration_failure_goes_offline() -> None:
+def test_registration_failure_goes_offline_when_the_engine_says_so() -> None:
     st = DesktopState()
     st.apply(status())
     eff = st.apply({"type": "registration", "account": "office", "state": "FAILED", "sip_code": 403})
+    assert st.accounts[0]["registration"] == "FAILED" and st.accounts[0]["sip_code"] == 403
+    assert tray(eff) is None and st.logged_in              # logged_in is the engine's to say, not ours
+    eff = st.apply(phone(logged_in=False))
     assert tray(eff) is TrayState.OFFLINE
     assert st.tooltip() == "Softphone — no account can place calls"
+
+
+def test_foreground_is_the_engines_choice() -> None:
+    st = DesktopState()
+    st.apply(status(calls=[call("a", "HELD")["call"], call("b", "ESTABLISHED", remote="+442079460958")["call"]],
+                    foreground="b"))
+    assert st.foreground() == st.calls["b"]
+    assert "+442079460958" in st.tooltip()
+    st.apply(call("c", "OUTGOING", direction="outbound", remote="+4930901820"))
+    assert st.foreground_call_id == "b"                    # a new call moves nothing until the engine says so
+    st.apply(phone("c"))
+    assert st.foreground() == st.calls["c"] and "+4930901820" in st.tooltip()
+    st.apply({"type": "engine", "connected": False})
+    assert st.foreground() is None and st.foreground_call_id is None
 
 
 def test_tray_effect_only_on_change() -> None:

@@ -406,6 +406,43 @@ def test_call_waiting_and_swap_in_the_window(window: WindowProcess, alice: Engin
     wait_for(lambda: window.debug()["panel"] == "dialer", 10, what="all calls over")
 
 
+def test_escape_ends_the_engines_foreground_call(window: WindowProcess, alice: EngineProcess, bob: EngineProcess,
+                                                 carol: EngineProcess, kam: Kamailio) -> None:
+    """Two calls on hold: mute and Esc in the window act on the call the engine names as the foreground (the
+    newest), the one the headset and the widget would act on, never on a call of the page's own choosing."""
+    a1, b1 = _talk_to_bob(window, alice, bob, kam)
+    a0, c0 = seen(alice), seen(carol)
+    click(window, "#btn-add")
+    js(window, f"document.getElementById('number').value = 'sip:carol@127.0.0.1:{kam.udp}'; return true;")
+    key(window, "Enter", "document.getElementById('number')")
+    inc = new_incoming(carol, c0, "carol rings")
+    a2 = alice.wait_call(lambda c: c["direction"] == "outbound" and c["call_id"] not in a0, what="alice calls carol")
+    alice.wait_state(a1, "HELD")
+    carol.ctl("answer", call_id=inc["call_id"])
+    alice.wait_state(a2["call_id"], "ESTABLISHED")
+    wait_for(lambda: window.debug()["panel"] == "call" and window.debug()["foregroundCallId"] == a2["call_id"], 10,
+             what="the call panel shows carol")
+    click(window, "#btn-hold")
+    alice.wait_state(a2["call_id"], "HELD")                # both calls held now
+    wait_for(lambda: alice.status()["foreground_call_id"] == a2["call_id"], 10, what="engine: newest held call")
+    wait_for(lambda: window.debug()["foregroundCallId"] == a2["call_id"]
+             and window.shell()["foreground_call_id"] == a2["call_id"], 10, what="page and shell follow the engine")
+
+    click(window, "#btn-mute")
+    wait_for(lambda: (ui_call(window, a2["call_id"]) or {}).get("muted") is True, 10, what="carol's call muted")
+    assert not next(c for c in alice.status()["calls"] if c["call_id"] == a1)["muted"]
+
+    key(window, "Escape")
+    assert alice.wait_state(a2["call_id"], "TERMINATED")["end_status"] == "COMPLETED"
+    carol.wait_state(inc["call_id"], "TERMINATED")
+    assert [(c["call_id"], c["state"]) for c in alice.status()["calls"]] == [(a1, "HELD")]
+    wait_for(lambda: window.debug()["foregroundCallId"] == a1, 10, what="bob's call is the foreground now")
+    key(window, "Escape")
+    alice.wait_state(a1, "TERMINATED")
+    bob.wait_state(b1, "TERMINATED")
+    wait_for(lambda: window.debug()["panel"] == "dialer", 10, what="all calls over")
+
+
 def test_window_crash_never_drops_the_call(window: WindowProcess, alice: EngineProcess, bob: EngineProcess,
                                            kam: Kamailio, xvfb: Xvfb, tmp_path: Path) -> None:
     b0 = seen(bob)

@@ -5,9 +5,17 @@
  *
  * Numbers for the built-in demo line: any number answers; numbers ending in 486, 480 or 603 get busy,
  * no answer and declined.
+ *
+ * An ES module: the helpers it shares with the widget and the desktop window come from ui/common, which
+ * softphone/widget/assets.py copies beside this file (served as /sandbox/common/).
  */
+import { END_STATUS } from "./common/calls.js";
+import { byId, h as el } from "./common/dom.js";
+import { clockTime, duration, initials as initialsOf } from "./common/format.js";
+import { phoneIcon } from "./common/icons.js";
+import { htmlToText } from "./common/text.js";
+
 (function () {
-  "use strict";
 
   const PORTAL = 123456;
   const RECORDS = [
@@ -39,45 +47,22 @@
     "73a0d17f-1163-4015-bdd5-ec830791da20": "No answer", "b2cf5968-551e-4856-9783-52b3da59a7d0": "Left voicemail",
     "a4c4c377-d246-4b32-a13b-75a56a4cd0ff": "Left live message", "17b47fee-58de-441e-a44c-c6300d46f273": "Wrong number",
   };
-  const STATUS = {
+  const STATUS = Object.assign({
     CONNECTING: ["Calling", "live"], RINGING: ["Ringing", "live"], IN_PROGRESS: ["In progress", "live"],
-    COMPLETED: ["Completed", "good"], BUSY: ["Busy", "warn"], NO_ANSWER: ["No answer", "warn"], CANCELED: ["Canceled", ""],
-    FAILED: ["Failed", "bad"], REJECTED: ["Declined", "warn"], MISSED: ["Missed", "bad"],
-  };
+  }, END_STATUS);
 
-  const $ = (id) => document.getElementById(id);
+  const $ = byId;
   const ui = { tab: "CONTACT", selected: null };
 
   function nameOf(r) { return r.type === "CONTACT" ? r.firstName + " " + r.lastName : r.name; }
-  function initials(r) {
-    const n = nameOf(r).split(/\s+/);
-    return ((n[0] || "")[0] + ((n.length > 1 ? n[n.length - 1] : "")[0] || "")).toUpperCase();
-  }
-  function el(tag, attrs, children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v; else if (k === "text") e.textContent = v; else e.setAttribute(k, v);
-    }
-    for (const c of children || []) if (c) e.appendChild(c);
-    return e;
-  }
-  const PHONE = '<svg viewBox="0 0 24 24"><path d="M5 4h4l2 5-2.5 1.5a11 11 0 0 0 5 5L15 13l5 2v4a2 2 0 0 1-2 2A16 16 0 0 1 3 6a2 2 0 0 1 2-2"/></svg>';
+  function initials(r) { return initialsOf(nameOf(r)) || ""; }
   function callButton(r, p, iconOnly) {
     const b = el("button", { type: "button", class: iconOnly ? "call-icon" : "call-btn", title: "Call " + p.number,
       "aria-label": "Call " + nameOf(r) + " at " + p.number, "data-object-id": String(r.objectId) });
-    b.innerHTML = PHONE;
-    if (!iconOnly) b.appendChild(document.createTextNode(p.number));
+    b.append(phoneIcon());
+    if (!iconOnly) b.append(p.number);
     b.addEventListener("click", (ev) => { ev.stopPropagation(); select(r); host.dial(r, p); });
     return b;
-  }
-  function fmtTime(ms) { return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); }
-  function fmtDuration(ms) {
-    const s = Math.round((ms || 0) / 1000);
-    return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
-  }
-  function textFromHtml(html) {
-    const d = new DOMParser().parseFromString("<body>" + String(html || "").replace(/<br\s*\/?>/gi, "\n") + "</body>", "text/html");
-    return d.body.textContent || "";
   }
 
   // -------------------------------------------------------------- the host (HubSpot's role)
@@ -145,19 +130,19 @@
       const [label, tone] = STATUS[e.status] || [e.status, ""];
       const live = !e.ended;
       const ic = el("span", { class: "ic" + (e.direction === "INBOUND" ? " in" : "") });
-      ic.innerHTML = PHONE;
+      ic.append(phoneIcon());
       const title = el("div", { class: "title" }, [
         el("strong", { text: (e.direction === "INBOUND" ? "Call from " : "Call to ") + who }),
         el("span", { class: "pill " + (live ? "live" : tone), text: live ? label : label }),
         e.disposition ? el("span", { class: "pill outcome", text: OUTCOMES[e.disposition] || "Custom outcome" }) : null,
         e.completed ? null : (e.ended ? el("span", { class: "pill", text: "awaiting notes" }) : null),
       ]);
-      const facts = [fmtTime(e.startedAt), e.direction === "INBOUND" ? "inbound" : "outbound",
+      const facts = [clockTime(e.startedAt), e.direction === "INBOUND" ? "inbound" : "outbound",
         e.direction === "INBOUND" ? e.fromNumber : e.toNumber];
-      if (e.durationMs !== null && e.completed) facts.push(fmtDuration(e.durationMs));
+      if (e.durationMs !== null && e.completed) facts.push(duration(Math.round(e.durationMs / 1000)));
       facts.push("engagement " + e.id);
       const body = el("div", {}, [title, el("div", { class: "facts", text: facts.filter(Boolean).join(" · ") })]);
-      if (e.notes) body.appendChild(el("div", { class: "notes", text: textFromHtml(e.notes) }));
+      if (e.notes) body.appendChild(el("div", { class: "notes", text: htmlToText(e.notes) }));
       ol.appendChild(el("li", { class: "eng", "data-engagement": String(e.id) }, [ic, body]));
     }
   }

@@ -10,9 +10,17 @@
  * Security: before the SDK is created, a capturing "message" listener drops everything that is not from
  * window.parent with an allowed origin, so the SDK (which accepts SYNC from anyone) never sees foreign
  * messages. Nothing runs at all when the page is not framed or the server gave it no token.
+ *
+ * An ES module: the helpers it shares with the desktop window and the CRM sandbox come from ui/common, which
+ * softphone/widget/assets.py copies beside this file (served as /widget/common/).
  */
+import { END_STATUS, callerLabel } from "./common/calls.js";
+import { byId, flash } from "./common/dom.js";
+import { duration, initials } from "./common/format.js";
+import { phoneIcon } from "./common/icons.js";
+import { notesToHtml } from "./common/text.js";
+
 (function () {
-  "use strict";
 
   const CONFIG = (function () {
     try { return JSON.parse(document.getElementById("softphone-config").textContent || "{}"); }
@@ -39,7 +47,7 @@
     }
   }, true);
 
-  const $ = (id) => document.getElementById(id);
+  const $ = byId;
   const app = $("app");
 
   const state = {
@@ -293,10 +301,7 @@
   }
 
   // ------------------------------------------------------------------ 5. rendering
-  const END_LABELS = {
-    COMPLETED: ["Call ended", "good"], BUSY: ["Busy", "warn"], NO_ANSWER: ["No answer", "warn"],
-    CANCELED: ["Canceled", ""], FAILED: ["Failed", "bad"], REJECTED: ["Declined", "warn"], MISSED: ["Missed", "bad"],
-  };
+  const END_LABELS = Object.assign({}, END_STATUS, { COMPLETED: ["Call ended", "good"] });
 
   function liveCalls() {
     return Array.from(state.calls.values()).filter((c) => c.state !== "TERMINATED");
@@ -323,30 +328,12 @@
 
   function shown(c) { return c.remote_display || c.remote || ""; }
 
-  function displayName(c) {
-    return c.caller_name || c.remote_name || shown(c) || "Unknown";
-  }
-
-  function initials(name, fallbackNumber) {
-    const words = String(name || "").replace(/[^\p{L}\s]/gu, " ").trim().split(/\s+/).filter(Boolean);
-    if (!words.length || name === fallbackNumber) return null;
-    return (words[0][0] + (words.length > 1 ? words[words.length - 1][0] : "")).toUpperCase();
-  }
-
-  const PHONE_SVG = '<svg viewBox="0 0 24 24"><path d="M5 4h4l2 5-2.5 1.5a11 11 0 0 0 5 5L15 13l5 2v4a2 2 0 0 1-2 2A16 16 0 0 1 3 6a2 2 0 0 1 2-2"/></svg>';
-
   function setAvatar(el, c) {
     const name = c.caller_name || c.remote_name;
-    const ini = name ? initials(name, shown(c)) : null;
-    if (ini) el.textContent = ini; else el.innerHTML = PHONE_SVG;
+    const ini = name && name !== shown(c) ? initials(name) : null;
+    if (ini) el.textContent = ini; else el.replaceChildren(phoneIcon());
   }
 
-  function clock(seconds) {
-    const s = Math.max(0, Math.floor(seconds));
-    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-    const mm = h ? String(m).padStart(2, "0") : String(m);
-    return (h ? h + ":" : "") + mm + ":" + String(r).padStart(2, "0");
-  }
 
   function elapsed(c) {
     const from = c.answered_at ? Date.parse(c.answered_at) : Date.parse(c.started_at);
@@ -358,11 +345,11 @@
     switch (c.state) {
       case "OUTGOING": return ["Calling…", "ringing"];
       case "RINGING": case "EARLY": return ["Ringing…", "ringing"];
-      case "ESTABLISHED": return ["Connected · " + clock(elapsed(c)), "live"];
-      case "HELD": return ["On hold · " + clock(elapsed(c)), "held"];
+      case "ESTABLISHED": return ["Connected · " + duration(elapsed(c)), "live"];
+      case "HELD": return ["On hold · " + duration(elapsed(c)), "held"];
       case "TERMINATED": {
         const [label] = END_LABELS[c.end_status] || ["Call ended"];
-        const dur = c.answered_at ? " · " + clock(elapsed(c)) : "";
+        const dur = c.answered_at ? " · " + duration(elapsed(c)) : "";
         const why = c.end_status === "FAILED" && c.reason ? " · " + c.reason : "";
         return [label + dur + why, "ended"];
       }
@@ -425,7 +412,7 @@
     const outbound = c.direction === "outbound";
     $("call-direction").textContent = c.state === "TERMINATED" ? "Call ended" : (outbound ? "Outgoing call" : "Incoming call");
     setAvatar($("call-avatar"), c);
-    $("call-name").textContent = displayName(c);
+    $("call-name").textContent = callerLabel(c);
     $("call-number").textContent = (c.caller_name || c.remote_name) ? shown(c) : "";
     const [text, tone] = statusOf(c);
     $("call-status-text").textContent = text;
@@ -454,8 +441,8 @@
   function renderPostcall(pc) {
     const c = pc.call;
     setAvatar($("pc-avatar"), c);
-    $("pc-name").textContent = displayName(c);
-    const dur = c.answered_at ? clock(c.duration_s || elapsed(c)) : "not connected";
+    $("pc-name").textContent = callerLabel(c);
+    const dur = c.answered_at ? duration(c.duration_s || elapsed(c)) : "not connected";
     $("pc-meta").textContent = (c.direction === "outbound" ? "Outgoing · " : "Incoming · ")
       + ((c.caller_name || c.remote_name) ? shown(c) + " · " : "") + dur;
     const [label, tone] = END_LABELS[c.end_status] || ["Ended", ""];
@@ -525,15 +512,7 @@
   }
 
   // ------------------------------------------------------------------ 6. the rep's actions
-  let toastTimer = null;
-  function toast(message, level) {
-    const t = $("toast");
-    t.textContent = message;
-    t.dataset.level = level || "error";
-    t.hidden = false;
-    if (toastTimer) clearTimeout(toastTimer);
-    toastTimer = setTimeout(function () { t.hidden = true; }, 6000);
-  }
+  function toast(message, level) { flash($("toast"), message, level || "error", 6000); }
 
   function openRecord(c) {
     const m = c.caller && c.caller[0];
@@ -626,11 +605,6 @@
   $("postcall").addEventListener("submit", function (ev) { ev.preventDefault(); complete(true); });
   $("skip").addEventListener("click", function () { complete(false); });
 
-  function escapeHtml(s) {
-    return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
-      .replace(/'/g, "&#x27;");
-  }
-
   /** Send callCompleted straight to HubSpot (page closing, or the engine unreachable), then tell the engine. */
   function completeLocally() {
     const pc = state.postcall;
@@ -638,7 +612,7 @@
     const data = JSON.parse(JSON.stringify(pc.completion));
     const notes = $("notes").value.trim();
     data.engagementProperties = data.engagementProperties || {};
-    if (notes) data.engagementProperties.hs_call_body = notes.split(/\r?\n/).map(escapeHtml).join("<br>");
+    if (notes) data.engagementProperties.hs_call_body = notesToHtml(notes);
     if (state.disposition) data.engagementProperties.hs_call_disposition = state.disposition;
     callSdk("callCompleted", data);
     const frame = { type: "complete", call_id: pc.call.call_id, notes: $("notes").value, disposition: state.disposition,
