@@ -2,11 +2,13 @@
 
 Startup: forward to a running window if there is one (focus, or dial a ``tel:``/``sip:``/``callto:`` link),
 else take the single-instance lock, start ``softphone serve`` detached when no engine answers, and open the
-pywebview (Qt) window at once; the page says "starting" until the event stream connects.
+pywebview (Qt) window at once; the page (softphone://app, see resources.py) says "starting" until the event
+stream connects.
 
-Threads: Qt owns the main thread (tray, toast, window); pywebview calls js_api methods on fresh threads;
-``EventPump`` reads engine events on its own asyncio thread; ``PageFeed`` runs ``evaluate_js``; forwarded
-requests arrive on the instance server's threads. Qt objects are touched only through ``MainThread.post``.
+Threads: Qt owns the main thread (tray, toast, window, the page's URL scheme); pywebview calls js_api methods
+on fresh threads; ``EventPump`` reads engine events on its own asyncio thread; ``PageFeed`` runs the page's
+scripts on its ``Worker``; forwarded requests arrive on the instance server's threads. Qt objects are touched
+only through ``MainThread.post``.
 """
 
 from __future__ import annotations
@@ -206,8 +208,8 @@ class DesktopShell:
         log.info("window shown %.2f s after start", time.monotonic() - self.started_at)
 
     def _on_started(self, dial: str | None) -> None:
-        # run_js, not evaluate_js: pywebview's evaluate_js wraps the script in eval(), which the page's CSP
-        # (script-src 'self', no unsafe-eval) refuses; runJavaScript from Qt is not subject to the CSP.
+        # run_js, not evaluate_js: evaluate_js wraps each script in eval() and serialises its result back,
+        # which an event push needs neither of; runJavaScript from Qt runs the script as it is.
         self._feed = PageFeed(self._window.run_js)
         self._pump = EventPump(self.client, self._deliver)
         self._pump.start()

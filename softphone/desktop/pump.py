@@ -2,8 +2,8 @@
 
 It reconnects by itself (the engine may still be starting, or be restarted) and reports the link as a
 synthetic ``{"type": "engine", "connected": bool}`` event, so the page and the tray can say "starting" or
-"not running" instead of showing stale state. Page delivery runs on its own thread because pywebview's
-``run_js`` blocks until the page answered.
+"not running" instead of showing stale state. Page delivery runs on a ``Worker`` of its own because pywebview's
+``run_js`` blocks until the page answered, and events must reach the page in order.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from softphone.desktop.engine import EngineClient, error_payload
+from softphone.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -96,27 +96,22 @@ class PageFeed:
 
     def __init__(self, evaluate_js: Callable[[str], Any]) -> None:
         self._evaluate = evaluate_js
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._main, name="page-feed", daemon=True)
-        self._thread.start()
+        self._closed = False
+        self._worker = Worker("page-feed", on_error=lambda exc: log.debug("page did not take an event: %s", exc))
+        self._worker.start()
 
     def push(self, event: dict[str, Any]) -> None:
-        self._queue.put(json.dumps(event, default=str))
+        payload = json.dumps(event, default=str)
+        self.run_js(f"window.softphoneApp && window.softphoneApp.onEvent({payload})")
 
     def run_js(self, script: str) -> None:
-        self._queue.put("!" + script)
+        self._worker.submit(lambda: self._run(script))
 
     def close(self) -> None:
-        self._queue.put(None)
+        """The window is going: what is still queued is dropped (the page it was for is closing)."""
+        self._closed = True
+        self._worker.stop(timeout=2.0)
 
-    def _main(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            script = item[1:] if item.startswith("!") else (
-                f"window.softphoneApp && window.softphoneApp.onEvent({item})")
-            try:
-                self._evaluate(script)
-            except Exception as exc:
-                log.debug("page did not take an event: %s", exc)
+    def _run(self, script: str) -> None:
+        if not self._closed:
+            self._evaluate(script)
