@@ -10,13 +10,12 @@
  * softphone/widget/assets.py copies beside this file (served as /sandbox/common/).
  */
 import { END_STATUS } from "./common/calls.js";
-import { byId, h as el } from "./common/dom.js";
+import { byId as $, h as el } from "./common/dom.js";
 import { clockTime, duration, initials as initialsOf } from "./common/format.js";
 import { phoneIcon } from "./common/icons.js";
 import { htmlToText } from "./common/text.js";
 
 (function () {
-
   const PORTAL = 123456;
   const RECORDS = [
     { objectId: 501, objectTypeId: "0-1", type: "CONTACT", firstName: "Maya", lastName: "Chen", email: "maya@northwind.example",
@@ -51,7 +50,6 @@ import { htmlToText } from "./common/text.js";
     CONNECTING: ["Calling", "live"], RINGING: ["Ringing", "live"], IN_PROGRESS: ["In progress", "live"],
   }, END_STATUS);
 
-  const $ = byId;
   const ui = { tab: "CONTACT", selected: null };
 
   function nameOf(r) { return r.type === "CONTACT" ? r.firstName + " " + r.lastName : r.name; }

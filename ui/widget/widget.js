@@ -15,13 +15,12 @@
  * softphone/widget/assets.py copies beside this file (served as /widget/common/).
  */
 import { END_STATUS, callerLabel } from "./common/calls.js";
-import { byId, flash } from "./common/dom.js";
+import { byId as $, flash } from "./common/dom.js";
 import { duration, initials } from "./common/format.js";
 import { phoneIcon } from "./common/icons.js";
 import { notesToHtml } from "./common/text.js";
 
 (function () {
-
   const CONFIG = (function () {
     try { return JSON.parse(document.getElementById("softphone-config").textContent || "{}"); }
     catch (e) { return {}; }
@@ -47,7 +46,6 @@ import { notesToHtml } from "./common/text.js";
     }
   }, true);
 
-  const $ = byId;
   const app = $("app");
 
   const state = {
@@ -333,7 +331,6 @@ import { notesToHtml } from "./common/text.js";
     const ini = name && name !== shown(c) ? initials(name) : null;
     if (ini) el.textContent = ini; else el.replaceChildren(phoneIcon());
   }
-
 
   function elapsed(c) {
     const from = c.answered_at ? Date.parse(c.answered_at) : Date.parse(c.started_at);
