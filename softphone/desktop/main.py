@@ -490,23 +490,10 @@ class DesktopShell:
         if self._main is not None:
             self._main.post(fn)
 
-    def _call_main(self, fn: Callable[[], T], timeout_s: float = 10.0) -> T:
-        done = threading.Event()
-        box: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                box["result"] = fn()
-            except Exception as exc:
-                box["error"] = exc
-            finally:
-                done.set()
-        self._post(run)
-        if not done.wait(timeout_s):
-            raise TimeoutError("the Qt main thread did not answer")
-        if "error" in box:
-            raise box["error"]
-        result: T = box["result"]
+    def _call_main(self, fn: Callable[[], T]) -> T:
+        if self._main is None:
+            raise RuntimeError("the Qt main thread is not running")
+        result: T = self._main.call(fn)
         return result
 
 

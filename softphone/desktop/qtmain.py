@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, Signal, Slot
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWebEngineCore import (
     QWebEngineProfile,
     QWebEngineUrlRequestJob,
@@ -18,9 +19,12 @@ from softphone.desktop import resources
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class MainThread(QObject):
-    """Create on the main thread; ``post(fn)`` from anywhere runs ``fn()`` there, in order."""
+    """Create on the main thread; ``post(fn)`` from anywhere runs ``fn()`` there, in order; ``call(fn)`` also
+    waits for its result (the shape of ``softphone.worker.Worker``, on the thread Qt owns)."""
 
     _posted = Signal(object)
 
@@ -30,6 +34,30 @@ class MainThread(QObject):
 
     def post(self, fn: Callable[[], Any]) -> None:
         self._posted.emit(fn)
+
+    def call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
+        """Run ``fn`` on the main thread and return its result here (re-raising what it raised).
+
+        Called on the main thread itself it runs at once (waiting for its own queue would never end)."""
+        if QThread.currentThread() == self.thread():
+            return fn()
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["v"] = fn()
+            except BaseException as exc:
+                box["e"] = exc
+            finally:
+                done.set()
+        self.post(run)
+        if not done.wait(timeout):
+            raise TimeoutError("the Qt main thread did not answer")
+        if "e" in box:
+            raise box["e"]
+        result: T = box["v"]
+        return result
 
     @Slot(object)
     def _run(self, fn: Callable[[], Any]) -> None:
