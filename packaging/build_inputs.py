@@ -20,6 +20,7 @@ INPUTS: tuple[tuple[str, str], ...] = (
     ("softphone", "**/*.py"),
     ("softphone/web", "**/*"),
     ("ui/app", "**/*"),
+    ("ui/common", "**/*"),
     ("ui/widget", "**/*"),
     ("ui/sandbox", "**/*"),
     ("ui/package-lock.json", ""),

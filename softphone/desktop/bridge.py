@@ -1,4 +1,4 @@
-"""The page's only door to Python: pywebview's ``js_api`` (``window.pywebview.api.*`` in ui/app/app.js).
+"""The page's only door to Python: pywebview's ``js_api`` (``window.pywebview.api.*`` in ui/app/api.js).
 
 Every public method here is callable from the page, on a fresh thread per call. Phone actions are
 forwarded to the engine through the control API; nothing here holds call state. Keep helpers private

@@ -394,6 +394,13 @@ class DesktopShell:
                 return {"ok": False, "error": err}
             time.sleep(0.2)
         try:
+            if self._confirm_links():
+                # a link on a web page must not place a call by itself: the rep sees the number and presses Call
+                shown = self.client.command("normalize", number=target)["display"]
+                self.show_window()
+                if self._feed is not None:
+                    self._feed.run_js(f"window.softphoneApp && window.softphoneApp.offerLink({json.dumps(shown)})")
+                return {"ok": True, "result": {"offered": shown}}
             result = self.client.command("dial", number=target)
         except Exception as exc:
             err = error_payload(exc)
@@ -402,6 +409,15 @@ class DesktopShell:
             return {"ok": False, "error": err}
         self.show_window()
         return {"ok": True, "result": result}
+
+    @staticmethod
+    def _confirm_links() -> bool:
+        from softphone import config as cfg
+
+        try:
+            return cfg.load().confirm_link_dial
+        except Exception:
+            return True          # an unreadable config never makes links dial on their own
 
     def _handle_request(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")

@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -270,19 +271,27 @@ def test_links_forward_to_the_running_window(window: WindowProcess, alice: Engin
     env.pop("SOFTPHONE_TEST_HOOKS", None)
     window.hook("hide")
     before, b0 = seen(alice), seen(bob)
-    # the real CLI, as xdg-open runs it for a sip: link: forwards to this window, which dials
-    r = subprocess.run([sys.executable, "-m", "softphone", f"sip:bob@127.0.0.1:{kam.udp}"], env=env,
-                       capture_output=True, text=True, timeout=60)
+    # the real CLI, as xdg-open runs it for a sip: link: forwards to this window, which shows the number in the
+    # dialer and waits for the rep (a link on a web page must never place a call by itself)
+    bob_uri = f"sip:bob@127.0.0.1:{kam.udp}"
+    r = subprocess.run([sys.executable, "-m", "softphone", bob_uri], env=env, capture_output=True, text=True,
+                       timeout=60)
     assert r.returncode == 0, r.stderr
-    inc = new_incoming(bob, b0, "link dials bob")
     wait_for(lambda: window.shell()["window_visible"], 10, what="forwarding focuses the window")
+    wait_for(lambda: window.debug()["number"] == bob_uri, 10, what="the link fills the dialer")
+    time.sleep(1.0)
+    assert seen(bob) == b0 and seen(alice) == before           # nothing was dialled on its own
+    click(window, "#call-button")                              # the rep confirms
+    inc = new_incoming(bob, b0, "the confirmed link rings bob")
     bob.ctl("decline", call_id=inc["call_id"])
-    # tel: goes the same way (kamailio does not know the number: the call fails, but it was placed)
+    # tel: goes the same way, shown in E.164 (kamailio does not know the number: the call fails, but it is placed)
     r = subprocess.run([sys.executable, "-m", "softphone", "tel:+1-415-555-2671"], env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+    wait_for(lambda: window.debug()["number"] == "+14155552671", 10, what="tel: fills the dialer")
+    key(window, "Enter", "document.getElementById('number')")
     tel = alice.wait_call(lambda c: c["call_id"] not in before and c["remote"] == "+14155552671",
-                          what="tel: dialled")
+                          what="tel: dialled after Enter")
     if tel["state"] != "TERMINATED":
         with contextlib.suppress(Exception):
             alice.ctl("hangup", call_id=tel["call_id"])

@@ -8,7 +8,7 @@
  */
 import * as api from './api.js';
 import * as call from './call.js';
-import { callEnded, dialer, init as initDialer } from './dialer.js';
+import { callEnded, dialer, init as initDialer, prefill } from './dialer.js';
 import * as guide from './guide.js';
 import * as history from './history.js';
 import { announce, applyTheme, page, snack, store, wire } from './page.js';
@@ -137,6 +137,8 @@ window.softphoneApp = {
   onEvent: api.deliver,
   setSystemDark(dark) { page.systemDark = !!dark; applyTheme(); },
   showView,
+  /** A tel:/sip:/callto: link: fill the dialer and let the rep press Call (a web page must not dial alone). */
+  offerLink(number) { showView('phone'); prefill(String(number), 'From a link: press Call or Enter to dial.'); },
   debug() {
     const s = store.state;
     return {
