@@ -205,6 +205,16 @@ class CallUpdated:
 
 
 @dataclass(frozen=True)
+class CallTransferred:
+    """The far end accepted our transfer of ``call_id`` to ``to`` (a number/URI; ``attended``: to the party of
+    another of our calls). The call ends right after."""
+
+    call_id: str
+    to: str
+    attended: bool = False
+
+
+@dataclass(frozen=True)
 class RegistrationChanged:
     account: str
     state: RegState
@@ -251,6 +261,8 @@ def event_to_json(ev: object) -> dict[str, Any] | None:
     if isinstance(ev, PhoneChanged):
         return {"type": "phone", "foreground_call_id": ev.foreground_call_id, "logged_in": ev.logged_in,
                 "available": ev.available}
+    if isinstance(ev, CallTransferred):
+        return {"type": "transferred", "call_id": ev.call_id, "to": ev.to, "attended": ev.attended}
     if isinstance(ev, RegistrationChanged):
         return {"type": "registration", "account": ev.account, "state": ev.state.value,
                 "sip_code": ev.sip_code, "reason": ev.reason}

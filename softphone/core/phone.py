@@ -29,6 +29,7 @@ from softphone.core.events import (
     CallEndStatus,
     CallSnapshot,
     CallState,
+    CallTransferred,
     CallUpdated,
     Direction,
     DtmfReceived,
@@ -75,6 +76,7 @@ class _Flags:
     timed_out: bool = False
     timer: object | None = None
     dnd: bool = False                  # refused on arrival (do-not-disturb or no free line)
+    transfer_to: tuple[str, bool] | None = None   # (who, attended) while a transfer is under way
     refusal: str = ""
 
 
@@ -307,10 +309,12 @@ class Phone:
             other = self._calls[target]
             if other.state not in TALKING_STATES:
                 raise NoSuchCall("The consultation call is not connected yet.")
+            self._flags[snap.call_id].transfer_to = (other.remote, True)
             self._sip.transfer_attended(snap.call_id, other.call_id)
             return snap
         acc = self._accounts[snap.account]
         dest = normalize(target, acc.default_country)
+        self._flags[snap.call_id].transfer_to = (dest.display, False)
         self._sip.transfer(snap.call_id, dest.request_uri(acc.domain, acc.scheme))
         return snap
 
@@ -482,6 +486,8 @@ class Phone:
         if ev.call_id not in self._calls or not ev.final:
             return
         if 200 <= ev.sip_code < 300:
+            to, attended = self._flags[ev.call_id].transfer_to or ("", False)
+            self._publish(CallTransferred(ev.call_id, to, attended))
             self._sip.hangup(ev.call_id)
         else:
             self._publish(Notice("error", f"Transfer failed (SIP {ev.sip_code}).", "transfer_failed", ev.call_id))

@@ -292,3 +292,17 @@ def test_a_call_arriving_with_every_line_in_use_is_recorded(world) -> None:
     phone.handle(prog("late", SipLegState.DISCONNECTED, 486))
     last = [e.call for e in events if isinstance(e, CallUpdated) and e.call.call_id == "late"][-1]
     assert last.end_status is CallEndStatus.MISSED and "lines were in use" in last.reason
+
+
+def test_accepted_transfer_is_published_before_the_call_ends(world) -> None:
+    from softphone.core.events import CallTransferred, SipTransferProgress
+
+    phone, sip, _, _, events = world
+    phone.dial("+14155552671")
+    phone.handle(prog("c0", SipLegState.CONFIRMED, 200))
+    phone.transfer("+1 415 555 0001")
+    phone.handle(SipTransferProgress("c0", 100, False))
+    assert not [e for e in events if isinstance(e, CallTransferred)]
+    phone.handle(SipTransferProgress("c0", 200, True))
+    assert [e for e in events if isinstance(e, CallTransferred)] == [CallTransferred("c0", "+14155550001", False)]
+    assert sip.sent[-1] == ("hangup", "c0")
