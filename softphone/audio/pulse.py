@@ -21,8 +21,8 @@ Used for the ``pulse`` device backend; :func:`available` says whether libpulse c
 answers. Streams have the ``active``/``abort()``/``close()`` shape of sounddevice's, plus ``latency_s()``.
 
 Threads: the callbacks run on libpulse's mainloop thread (``threaded-ml``), with the mainloop lock held.
-That thread keeps a Python thread state for its life (see ``bridge._ThreadPin``; ctypes callbacks would
-otherwise build and tear one down per callback). Everything else takes the mainloop lock.
+That thread keeps a Python thread state for its life (:class:`~softphone.audio.threadpin.ThreadPin`; ctypes
+callbacks would otherwise build and tear one down per callback). Everything else takes the mainloop lock.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from softphone.audio.steer import QueueSteer
+from softphone.audio.threadpin import ThreadPin
 
 log = logging.getLogger(__name__)
 
@@ -120,22 +121,6 @@ class PulseError(RuntimeError):
     pass
 
 
-class _Pin:
-    """Keeps the mainloop thread's Python thread state (ctypes callbacks Ensure/Release one per call)."""
-
-    def __init__(self) -> None:
-        self._ident: int | None = None
-        self._ensure: Any = None
-        with contextlib.suppress(Exception):
-            self._ensure = ctypes.pythonapi.PyGILState_Ensure
-            self._ensure.restype = ctypes.c_int
-
-    def enter(self) -> None:
-        if self._ident != threading.get_ident() and self._ensure is not None:
-            self._ident = threading.get_ident()
-            self._ensure()   # never released: the mainloop thread lives as long as the process's client
-
-
 class Client:
     """One libpulse context on one threaded mainloop, shared by every stream of the process."""
 
@@ -144,7 +129,7 @@ class Client:
 
     def __init__(self, name: str = "softphone") -> None:
         self.lib = _load()
-        self.pin = _Pin()
+        self.pin = ThreadPin()     # the mainloop thread keeps its Python thread state for the client's life
         lib = self.lib
         self.ml = lib.pa_threaded_mainloop_new()
         if not self.ml:

@@ -8,7 +8,10 @@ via the adapter. Implementations must never block: the SIP thread also carries s
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from softphone.audio.devices import Device
 
 
 class MediaBridge(Protocol):
@@ -46,6 +49,15 @@ class MediaBridge(Protocol):
 
     def reconfigure(self, config: Any) -> None:
         """``[audio]`` settings changed: switch devices and processing at once."""
+
+    def set_recording(self, call_id: str, on: bool) -> str | None:
+        """Start/stop recording a call (pjsua2 thread); the WAV's path, None when nothing records it."""
+
+    def devices(self) -> list[Device]:
+        """The sound devices as last seen (no round trip to the sound server); [] without devices."""
+
+    def bridge_stats(self) -> dict[str, Any]:
+        """Figures of the device side independent of any call (devices in use, underruns, latency)."""
 
 
 class ConferenceOnlyMedia:
@@ -118,3 +130,12 @@ class ConferenceOnlyMedia:
 
     def reconfigure(self, config: Any) -> None:
         return None
+
+    def set_recording(self, call_id: str, on: bool) -> str | None:
+        return None
+
+    def devices(self) -> list[Device]:
+        return []
+
+    def bridge_stats(self) -> dict[str, Any]:
+        return {}

@@ -67,20 +67,20 @@ def test_frame_vector_view_is_zero_copy() -> None:
     against the slow element-by-element path)."""
     import pjsua2 as pj
 
-    from softphone.audio import bridge
+    from softphone.audio import frames
 
-    assert bridge._vec_selftest(pj)
-    bridge._VEC_OK = True
+    assert frames._vec_selftest(pj)
+    frames.VEC_OK = True
     v = pj.ByteVector(bytes(640))
-    view = bridge.vector_samples(v)
+    view = frames.vector_samples(v)
     assert view is not None and view.dtype == np.int16 and len(view) == 320
     view[:] = np.arange(320, dtype=np.int16)
     assert bytes(v) == np.arange(320, dtype="<i2").tobytes()
-    assert bridge.vector_samples(pj.ByteVector(bytes(10))) is None
+    assert frames.vector_samples(pj.ByteVector(bytes(10))) is None
 
 
 def test_tuning_from_env(monkeypatch) -> None:
-    from softphone.audio.bridge import Tuning
+    from softphone.audio.callio import Tuning
 
     monkeypatch.setenv("SOFTPHONE_AUDIO_TUNING", "out_block=160, out_latency_s=0.03,in_latency_s=none,bogus=1")
     t = Tuning.from_env()
@@ -93,9 +93,9 @@ def test_thread_pin_is_given_back_from_its_own_thread() -> None:
     import threading
     import time
 
-    from softphone.audio.bridge import _ThreadPin
+    from softphone.audio.threadpin import ThreadPin
 
-    pin = _ThreadPin()
+    pin = ThreadPin()
     stop = threading.Event()
 
     def clock() -> None:       # stands in for pjmedia's clock thread: a callback every few ms
