@@ -8,7 +8,7 @@ scored against the original, time-aligned (narrowband for G.711, wideband for G.
 every complete copy of each half of the 12 s loop in the measured span.
 
     .venv/bin/python bench/voice_quality.py [--seconds 30] [--codecs PCMU,G722] [--cases clean,loss3,...]
-        [--phones ours,baresip] [--variants tuned,pjsua-defaults]
+        [--phones ours,baresip] [--variants tuned,pjsua-defaults,"jb_min_pre_ms=40;jb_discard=1"]
 
 ``--variants`` runs ours with other pjmedia settings in the same run (``SOFTPHONE_MEDIA_TUNING``, see
 softphone/sip/mediacfg.py): ``pjsua-defaults`` is pjsua's own jitter buffer/codec order, for before/after.
@@ -60,7 +60,9 @@ def main() -> int:
             ap.error(f"unknown case {c} (known: {', '.join(netimpair.CASES)})")
     for v in variants:
         if v not in VARIANTS:
-            ap.error(f"unknown variant {v} (known: {', '.join(VARIANTS)})")
+            if "=" not in v:
+                ap.error(f"unknown variant {v} (known: {', '.join(VARIANTS)}, or SOFTPHONE_MEDIA_TUNING items)")
+            VARIANTS[v] = v.replace(";", ",")
 
     results: dict[tuple[str, str, str], dict[str, Any]] = {}
     columns = [f"ours:{v}" for v in variants] + (["baresip"] if "baresip" in want else [])

@@ -80,7 +80,12 @@ class OurPhone:
             raise NoCall(f"softphone: the call to {uri} did not last the measurement: {st}")
         with contextlib.suppress(Exception):
             self.client.command("hangup", call_id=cid)
-        wait_for(lambda: live() is None or live()["state"] == "TERMINATED", 10, interval=0.1, what="hang-up")  # type: ignore[index]
+
+        def gone() -> bool:
+            c = live()
+            return c is None or c["state"] == "TERMINATED"
+
+        wait_for(gone, 10, interval=0.1, what="hang-up")
         row = self._history_row(cid)
         quality = (row or {}).get("quality") or {}
         return CallResult(heard, str(quality.get("codec") or (row or {}).get("codec") or ""),

@@ -14,7 +14,7 @@ import numpy as np
 
 from tests.quality.speech import RATE
 
-MIN_MATCH = 0.5   # envelope correlation below this: what was heard is not the speech that was sent
+MIN_MATCH = 0.6   # envelope correlation below this: what was heard is not the speech that was sent
 
 
 class NoSpeechHeard(AssertionError):
@@ -65,40 +65,49 @@ def envelope(x: np.ndarray) -> np.ndarray:
 ENV_STEP = RATE // 1000
 
 
-def score(loop: np.ndarray, heard: np.ndarray, mode: str, skip_s: float = 0.0) -> Score:
-    """Score every complete copy of each loop window in ``heard`` (int16, 16 kHz). ``mode``: 'nb' or 'wb'."""
+def score(loop: np.ndarray, heard: np.ndarray, mode: str) -> Score:
+    """Score every complete copy of each loop window in ``heard`` (int16, 16 kHz). ``mode``: 'nb' or 'wb'.
+
+    The loop's phase in the recording is found once over the whole recording (envelopes, so a delay that
+    wanders by a few samples does not matter); each copy of a window is then looked for within 250 ms of where
+    that phase puts it, so a stretch of garbage cannot pass for speech found somewhere else."""
     from pesq import pesq
 
-    h = heard.astype(np.float64)[int(skip_s * RATE):]
+    h = heard.astype(np.float64)
     x = loop.astype(np.float64)
-    he = envelope(h)
-    period = len(x) // ENV_STEP
-    found: list[tuple[int, float, float]] = []     # (position in samples, match, mos)
+    he, le = envelope(h), envelope(x)
+    period = len(le)
+    if len(he) < 2 * ENV_STEP * 100:
+        raise NoSpeechHeard("the speaker's recording is too short to hold speech")
+    tiled = np.tile(le, len(he) // period + 2)
+    phase_c = _ncc(tiled, he)[:period]
+    phase = int(np.argmax(phase_c))                 # heard[0] is loop[phase] (in envelope steps)
+    if phase_c[phase] < MIN_MATCH:
+        raise NoSpeechHeard(f"the speaker's recording holds no copy of the speech played into the microphone "
+                            f"(best envelope correlation {phase_c[phase]:.2f})")
+    slack = 250                                     # ms: how far the delay may have wandered
+    found: list[tuple[int, float, float]] = []      # (position in samples, match, mos)
     for a, b in loop_windows(loop):
         r = x[a:b]
         re = envelope(r)
         if len(he) <= len(re):
             continue
         c = _ncc(he, re)
-        best = int(np.argmax(c))
-        if c[best] < MIN_MATCH:
-            continue
-        slack = 250                                  # ms: how far a copy may sit from one period later
-        pos = best - (best // period) * period
-        while pos < len(c):
+        pos = (a // ENV_STEP - phase) % period
+        while pos - slack < len(c):
             lo, hi = max(0, pos - slack), min(len(c), pos + slack)
-            q = lo + int(np.argmax(c[lo:hi]))
-            if c[q] >= MIN_MATCH:
-                p = _fine(h, r, q * ENV_STEP)
-                if p + len(r) <= len(h):
-                    deg = np.clip(h[p:p + len(r)], -32768, 32767).astype(np.int16)
-                    mos = float(pesq(RATE, r.astype(np.int16), deg, mode))
-                    found.append((p - a, float(c[q]), mos))
-                pos = q + period
-            else:
-                pos += period
+            if lo < hi:
+                q = lo + int(np.argmax(c[lo:hi]))
+                if c[q] >= MIN_MATCH:
+                    p = _fine(h, r, q * ENV_STEP)
+                    if p + len(r) <= len(h):
+                        deg = np.clip(h[p:p + len(r)], -32768, 32767).astype(np.int16)
+                        mos = float(pesq(RATE, r.astype(np.int16), deg, mode))
+                        found.append((p - a, float(c[q]), mos))
+            pos += period
     if not found:
-        raise NoSpeechHeard("the speaker's recording holds no copy of the speech played into the microphone")
+        raise NoSpeechHeard("the speaker's recording holds no complete copy of the speech played into the "
+                            "microphone")
     found.sort()
     first = found[0][0]
     return Score(mos=round(float(np.mean([f[2] for f in found])), 3), windows=[round(f[2], 3) for f in found],
