@@ -41,7 +41,11 @@ class Tuning:
 
 
 PJSUA_DEFAULTS = Tuning()
-TUNED = Tuning(codec_order=("G722/16000/1", "PCMU/8000/1", "PCMA/8000/1"))
+# The adaptive jitter buffer's own floor (one 10 ms frame) empties it on every late packet under 40 ± 20 ms of
+# jitter, and with loss on top its adaptation never settles: keep 60 ms (the jitter's spread plus a packet)
+# from the first packet on, let it grow to 200 ms.
+TUNED = Tuning(jb_init_ms=80, jb_min_pre_ms=60, jb_max_pre_ms=200,
+               codec_order=("G722/16000/1", "PCMU/8000/1", "PCMA/8000/1"))
 
 TUNING_ENV = "SOFTPHONE_MEDIA_TUNING"
 
