@@ -1,6 +1,7 @@
 """Echo cancellation and noise suppression on the microphone path, measured offline on a synthetic room:
 far-end speech-like signal through a 60 ms-delayed decaying echo path into the microphone, with
 near-end talk (double talk) and background noise. Processed 20 ms at a time exactly as the bridge does.
+Exits non-zero when the processor cannot start (``pywebrtc-audio`` missing) or hands back no audio at all.
 
     .venv/bin/python bench/audio_aec.py
 """
@@ -14,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from peers_bench import Checks, fail
 
 from softphone.audio.processing import make_processor
 
@@ -57,11 +61,11 @@ def main() -> None:
     mic = np.clip(echo + near + noise, -32768, 32767).astype(np.int16)
     far16 = np.clip(far, -32768, 32767).astype(np.int16)
 
+    checks = Checks("audio_aec")
     for aec, ns in ((True, True), (True, False), (False, True)):
         proc, what = make_processor(aec, ns, RATE)
         if proc is None:
-            print(f"{what}")
-            return
+            raise fail("audio_aec", what)
         out = np.zeros(n, np.int16)
         t0 = time.process_time()
         for i in range(0, n - FRAME + 1, FRAME):
@@ -76,6 +80,8 @@ def main() -> None:
         print(f"{what:<40} echo return loss enhancement (far-only, after 4 s) {erle:5.1f} dB; "
               f"near-end level in double talk {keep:+.1f} dB; residual in far-only {db(out[silence]) - 90.3:6.1f}"
               f" dBFS; {cpu:.0f} µs CPU per 20 ms frame")
+        checks.expect(np.any(out[dt]), f"{what}: no audio came out in double talk (the near end was lost)")
+    checks.finish()
 
 
 if __name__ == "__main__":

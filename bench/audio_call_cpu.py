@@ -2,6 +2,8 @@
 
 Both run against the same private PulseAudio daemon (a virtual microphone fed with speech-like bursts, the
 speaker a null sink) and the same sipp ``-rtp_echo`` UAS, in the same run, alternating, ``--reps`` times.
+baresip is Debian's: it has no ``pulse`` module, so it plays and records with its ``alsa`` module through the
+PulseAudio ALSA plugin (``libasound2-plugins``), ``PULSE_SERVER`` pointing at the same private daemon.
 
 Ours is the real engine process: ``softphone serve`` with ``SOFTPHONE_AUDIO`` unset (the sound-device bridge on)
 and a trunk account whose proxy is the sipp echo peer; the call is dialled through the control API exactly as
@@ -17,6 +19,8 @@ Reported per run:
   sum), underruns and overflows of the rings, PortAudio xruns and the drift estimate.
 
 Prints medians and min–max over the reps, and the load average, since numbers on a shared machine are noisy.
+Exits non-zero, saying why, when a side did not measure a real call: sipp saw no INVITE, the call never
+reached established, nothing was heard on the speaker, or no round trip was found in the audio.
 
     .venv/bin/python bench/audio_call_cpu.py [--seconds 60] [--reps 3] [--aec]
 """
@@ -39,6 +43,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from peers_bench import Checks, baresip_audio_config, require, require_baresip_alsa  # noqa: E402
 
 from tests.audio import harness  # noqa: E402
 from tests.peers import EngineProcess, Sipp, account_toml, engine_config, wait_for  # noqa: E402
@@ -116,6 +123,11 @@ class Recorders:
         k = min(len(s), len(h), 20 * RATE)
         return round_trip_ms(s[-k:], h[-k:]) if k else None
 
+    def heard_dbfs(self) -> float:
+        """Level of what reached the speaker lately (-120: silence, the far end carried no audio)."""
+        h = self.heard.samples()[-20 * RATE:]
+        return round(float(harness.rms_dbfs(h)), 1) if len(h) else -120.0
+
     def stop(self) -> None:
         self.sent.stop()
         self.heard.stop()
@@ -139,6 +151,7 @@ def ours(d: harness.PulseDaemon, sipp: Sipp, rec: Recorders, seconds: float, aec
         c0, t0 = proc_cpu_s(pid), time.monotonic()
         time.sleep(5.0)
         idle = (proc_cpu_s(pid) - c0) / (time.monotonic() - t0) * 100
+        invites0 = sipp.invites()
         call = client.command("dial", number="+14155550100")
         cid = call["call_id"]
 
@@ -155,11 +168,13 @@ def ours(d: harness.PulseDaemon, sipp: Sipp, rec: Recorders, seconds: float, aec
         cpu = (proc_cpu_s(pid) - c0) / wall * 100
         threads = thread_delta(th0, thread_cpu(pid), wall)
         rtt = rec.round_trip()
+        heard = rec.heard_dbfs()
         st = next(c for c in client.command("status")["calls"] if c["call_id"] == cid)
         client.command("hangup", call_id=cid)
     finally:
         eng.stop()
     return {"cpu_pct": round(cpu, 2), "idle_pct": round(idle, 2), "threads": threads, "rtt_ms": rtt,
+            "heard_dbfs": heard, "established": True, "invites": sipp.invites() - invites0,
             "audio": st.get("audio", {})}
 
 
@@ -167,18 +182,11 @@ def ours(d: harness.PulseDaemon, sipp: Sipp, rec: Recorders, seconds: float, aec
 
 def baresip(d: harness.PulseDaemon, sipp: Sipp, rec: Recorders, seconds: float) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="bs-"))
-    (home / "config").write_text(
-        "poll_method\tepoll\n"
-        "sip_listen\t127.0.0.1:0\n"
-        "audio_player\tpulse,\naudio_source\tpulse,\naudio_alert\tpulse,\n"
-        "audio_srate\t16000\naudio_channels\t1\n"
-        "module_path\t/usr/lib/baresip/modules\n"
-        "module\tstdio.so\nmodule\tg711.so\nmodule\tpulse.so\n"
-        "module_app\taccount.so\nmodule_app\tmenu.so\n"
-    )
+    (home / "config").write_text(baresip_audio_config())
     (home / "accounts").write_text("<sip:rep@127.0.0.1>;regint=0;audio_codecs=PCMU\n")
     (home / "contacts").write_text("")
     env = d.env()
+    invites0 = sipp.invites()
     p = subprocess.Popen(["baresip", "-f", str(home), "-e", f"/dial sip:+14155550100@127.0.0.1:{sipp.port}",
                           "-t", str(seconds + 10)],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -188,13 +196,16 @@ def baresip(d: harness.PulseDaemon, sipp: Sipp, rec: Recorders, seconds: float) 
     c0 = 0.0
     cpu: float | None = None
     rtt: float | None = None
+    heard = -120.0
     cleared = False
+    tail: list[str] = []
     deadline = time.monotonic() + seconds + 20
     try:
         while time.monotonic() < deadline and p.poll() is None:
             r, _, _ = select.select([p.stdout], [], [], 0.2)
             if r:
                 line = p.stdout.readline()
+                tail = [*tail, line.rstrip()][-15:]
                 if t_est is None and "established" in line.lower():
                     time.sleep(1.0)
                     t_est, c0 = time.monotonic(), proc_cpu_s(p.pid)
@@ -207,6 +218,7 @@ def baresip(d: harness.PulseDaemon, sipp: Sipp, rec: Recorders, seconds: float) 
             if el >= seconds:
                 cpu = (proc_cpu_s(p.pid) - c0) / el * 100
                 rtt = rec.round_trip()
+                heard = rec.heard_dbfs()
                 break
     finally:
         p.terminate()
@@ -216,7 +228,24 @@ def baresip(d: harness.PulseDaemon, sipp: Sipp, rec: Recorders, seconds: float) 
             p.kill()
             p.wait()
         shutil.rmtree(home, ignore_errors=True)
-    return {"cpu_pct": None if cpu is None else round(cpu, 2), "rtt_ms": rtt}
+    return {"cpu_pct": None if cpu is None else round(cpu, 2), "rtt_ms": rtt, "heard_dbfs": heard,
+            "established": t_est is not None, "invites": sipp.invites() - invites0,
+            "log_tail": None if t_est is not None else tail}
+
+
+def check_run(checks: Checks, who: str, i: int, r: dict[str, Any]) -> None:
+    """A run measured a real call: the peer saw it, it was answered, and audio came back through it."""
+    what = f"{who}, rep {i + 1}"
+    checks.expect(r["invites"] > 0, f"{what}: sipp received no INVITE")
+    if not checks.expect(r["established"], f"{what}: the call never reached established"
+                         + (f" (baresip said: {' | '.join(r.get('log_tail') or [])})" if r.get("log_tail") else "")):
+        return
+    checks.expect(r["heard_dbfs"] > SILENT_DBFS, f"{what}: the speaker heard nothing back ({r['heard_dbfs']} dBFS)")
+    checks.expect(r["rtt_ms"] is not None, f"{what}: no round trip found in the audio (microphone → echo → speaker)")
+    checks.expect(r["cpu_pct"], f"{what}: no CPU figure (the call did not last the measuring window)")
+
+
+SILENT_DBFS = -60.0     # the echoed bursts arrive around -20 dBFS; the null sink's silence is -120
 
 
 # -- report -----------------------------------------------------------------------------------------------------
@@ -239,6 +268,10 @@ def main() -> None:
     ap.add_argument("--aec", action="store_true", help="also run ours with WebRTC AEC+NS on")
     ap.add_argument("--no-baresip", action="store_true", help="ours only (for tuning runs)")
     args = ap.parse_args()
+    require("audio_call_cpu", "pulseaudio", "pacat", "parec", "sipp")
+    if not args.no_baresip:
+        require_baresip_alsa("audio_call_cpu")
+    checks = Checks("audio_call_cpu")
     work = Path(tempfile.mkdtemp(prefix="sp-audiobench-"))
     runs: dict[str, list[dict[str, Any]]] = {"baresip": [], "ours": [], "ours_aec": []}
     loads: list[str] = []
@@ -252,11 +285,14 @@ def main() -> None:
                 if not args.no_baresip:
                     runs["baresip"].append(baresip(d, sipp, rec, args.seconds))
                     print(f"rep {i + 1} baresip: {runs['baresip'][-1]}  load {loads[-1]}", flush=True)
+                    check_run(checks, "baresip", i, runs["baresip"][-1])
                 runs["ours"].append(ours(d, sipp, rec, args.seconds, False, work / f"eng{i}"))
                 print(f"rep {i + 1} ours:    {runs['ours'][-1]}", flush=True)
+                check_run(checks, "softphone", i, runs["ours"][-1])
                 if args.aec:
                     runs["ours_aec"].append(ours(d, sipp, rec, args.seconds, True, work / f"aec{i}"))
                     print(f"rep {i + 1} ours+AEC: {runs['ours_aec'][-1]}", flush=True)
+                    check_run(checks, "softphone + AEC", i, runs["ours_aec"][-1])
         finally:
             rec.stop()
             feed.stop()
@@ -266,8 +302,9 @@ def main() -> None:
     print(f"\nG.711 (PCMU) call, {args.seconds:.0f} s x {args.reps}, same PulseAudio daemon and sipp echo peer; "
           f"load average at each rep start: {', '.join(loads)}; {os.cpu_count()} cores")
     bs = runs["baresip"]
-    print(f"  baresip (pulse module)   CPU % of one core {spread([r['cpu_pct'] for r in bs])}; "
-          f"round trip ms {spread([r['rtt_ms'] for r in bs])}")
+    if bs:
+        print(f"  baresip (alsa → pulse)   CPU % of one core {spread([r['cpu_pct'] for r in bs])}; "
+              f"round trip ms {spread([r['rtt_ms'] for r in bs])}; heard dBFS {spread([r['heard_dbfs'] for r in bs])}")
     for key, label in (("ours", "softphone serve"), ("ours_aec", "softphone serve + AEC/NS")):
         rs = runs[key]
         if not rs:
@@ -275,7 +312,7 @@ def main() -> None:
         ratio = [r["cpu_pct"] / b["cpu_pct"] for r, b in zip(rs, bs, strict=False) if b["cpu_pct"] and r["cpu_pct"]]
         print(f"  {label:<24} CPU % of one core {spread([r['cpu_pct'] for r in rs])}; "
               f"x baresip {spread(list(ratio))}; idle before the call {spread([r['idle_pct'] for r in rs])}; "
-              f"round trip ms {spread([r['rtt_ms'] for r in rs])}")
+              f"round trip ms {spread([r['rtt_ms'] for r in rs])}; heard dBFS {spread([r['heard_dbfs'] for r in rs])}")
         for direction in ("mic", "speaker"):
             ring = [r["audio"].get("bridge_ms", {}).get(direction) for r in rs]
             devl = [r["audio"].get("device_ms", {}).get(direction) for r in rs]
@@ -287,6 +324,7 @@ def main() -> None:
             print(f"    run: underruns {a.get('underruns')} overflows {a.get('overflows')} PortAudio xruns in/out "
                   f"{a.get('pa_input_overflows')}/{a.get('pa_output_underflows')} drift ppm {a.get('drift_ppm')}")
             print(f"         threads (% of one core): {r['threads']}")
+    checks.finish()
 
 
 if __name__ == "__main__":

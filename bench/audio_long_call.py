@@ -7,6 +7,8 @@ with its sound-device bridge on, dialled through the control API. Every ``--ever
 ``audio`` status is read; the table shows underruns/overflows per direction (cumulative), PortAudio xruns,
 the ring slack, the drift estimate, the bridge latency and the process CPU since the previous sample.
 Prints the load average too: on a shared machine, CPU contention is what causes underruns.
+Exits non-zero, saying why, when the call did not carry audio: sipp saw no INVITE, the call never came up or
+ended early, the speaker heard nothing, or no round trip was found in the last stretch of audio.
 
     .venv/bin/python bench/audio_long_call.py [--minutes 10] [--every 30]
 """
@@ -26,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from audio_call_cpu import loadavg, proc_cpu_s, speechlike  # noqa: E402
+from audio_call_cpu import SILENT_DBFS, Recorders, loadavg, proc_cpu_s, speechlike  # noqa: E402
+from peers_bench import Checks, fail, require  # noqa: E402
 
 from tests.audio import harness  # noqa: E402
 from tests.peers import EngineProcess, Sipp, account_toml, engine_config, wait_for  # noqa: E402
@@ -73,12 +76,15 @@ def main() -> int:
     ap.add_argument("--every", type=float, default=30.0)
     ap.add_argument("--aec", action="store_true")
     args = ap.parse_args()
+    require("audio_long_call", "pulseaudio", "pacat", "parec", "sipp")
+    checks = Checks("audio_long_call")
     probe: subprocess.Popen[str] | None = None
     work = Path(tempfile.mkdtemp(prefix="sp-longcall-"))
     aec = str(args.aec).lower()
     with harness.pulse_daemon() as d:
         sipp = Sipp("uas", workdir=work, calls=10, extra=["-rtp_echo"]).start()
         feed = harness.MicFeeder(d, "micfeed", speechlike())
+        rec = Recorders(d)
         eng = EngineProcess(work / "engine", engine_config(
             account_toml("trunk", "rep", None, auth=False, proxy=f"sip:127.0.0.1:{sipp.port}"),
             extra=f"[audio]\necho_cancellation = {aec}\nnoise_suppression = {aec}\n"))
@@ -94,7 +100,11 @@ def main() -> int:
                 return next((c for c in client.command("status")["calls"]
                              if c["call_id"] == cid and c["state"] == "ESTABLISHED"), None)
 
-            wait_for(call, 10, interval=0.02, what="call established")
+            try:
+                wait_for(call, 10, interval=0.02, what="call established")
+            except AssertionError:
+                raise fail("audio_long_call", f"the call never reached ESTABLISHED (sipp saw {sipp.invites()} "
+                                              "INVITE)") from None
             t0 = time.monotonic()
             probe = subprocess.Popen([sys.executable, "-c", STALL_PROBE, repr(t0)], stdout=subprocess.PIPE,
                                      text=True)
@@ -104,12 +114,16 @@ def main() -> int:
             print("      s  underruns  overflows  PA xruns  slack ms     drift ppm     latency ms  CPU %  load")
             print("          mic/spk    mic/spk    in/out    mic/spk      mic/spk      mic/spk")
             last: dict[str, Any] = {}
+            rtt: float | None = None
+            heard = -120.0
+            rec.clear()
             while time.monotonic() - t0 < args.minutes * 60:
                 time.sleep(min(args.every, args.minutes * 60 - (time.monotonic() - t0)))
                 c = call()
                 if c is None:
-                    print("the call ended early")
-                    return 1
+                    raise fail("audio_long_call", f"the call ended early, {time.monotonic() - t0:.0f} s in")
+                rtt, heard = rec.round_trip(), rec.heard_dbfs()     # the audio since the previous sample
+                rec.clear()
                 c1 = proc_cpu_s(eng.proc.pid)
                 last = c.get("audio", {})
                 print(row(time.monotonic() - t0, last, (c1 - c0) / args.every * 100), flush=True)
@@ -121,6 +135,10 @@ def main() -> int:
                   f"{last.get('pa_output_underflows')}; final drift ppm {last.get('drift_ppm')}; "
                   f"bridge ms {last.get('bridge_ms')} + device ms {last.get('device_ms')} = {total_ms(last)}; "
                   f"speaker steering {last.get('speaker_steer')}")
+            checks.expect(sipp.invites() > 0, "sipp received no INVITE")
+            checks.expect(heard > SILENT_DBFS, f"the speaker heard nothing back at the end ({heard} dBFS)")
+            checks.expect(rtt is not None, "no round trip found in the last stretch of audio")
+            print(f"last {args.every:.0f} s: round trip {rtt} ms, heard {heard} dBFS")
             client.command("hangup", call_id=cid)
             probe.terminate()
             late = (probe.communicate(timeout=5)[0] or "").split("\n")
@@ -135,9 +153,11 @@ def main() -> int:
             if probe is not None and probe.poll() is None:
                 probe.kill()
             eng.stop()
+            rec.stop()
             feed.stop()
             sipp.stop()
     shutil.rmtree(work, ignore_errors=True)
+    checks.finish()
     return 0
 
 

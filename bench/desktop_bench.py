@@ -7,6 +7,9 @@ Calls go to a local sipp UAS (answers, echoes RTP) on loopback. Softphone is mea
 started while the engine already runs (``softphone run`` after login/autostart), and nothing running (the
 window starts ``softphone serve`` itself). PSS, not RSS: QtWebEngine's zygote children share most pages, so
 summed RSS counts them several times. Targets from the issue: window shown <= 3 s, <= 350 MB.
+
+linphone-desktop runs in the same run (``--no-linphone`` leaves it out explicitly). Exits non-zero, saying why,
+when a side's call never reached sipp or the comparison peer is missing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from peers_bench import Checks, fail, require
 
 from tests.desktop.harness import WindowProcess, Xvfb, descendants, pss_kb, rss_kb
 from tests.peers import EngineProcess, Sipp, account_toml, engine_config, engine_env, wait_for
@@ -114,6 +120,7 @@ def bench_softphone(x: Xvfb, sipp: Sipp, work: Path, runs: int) -> dict[str, Any
                 time.sleep(SETTLE_S)
                 out["idle"] = {"window_pss_mb": mb(pss_kb(win.proc.pid)), "window_rss_sum_mb": mb(rss_kb(win.proc.pid)),
                                "engine_pss_mb": mb(pss_kb(eng.proc.pid if eng.proc else 0))}
+                invites0 = sipp.invites()
                 call = eng.ctl("dial", number="+1 415 555 2671")
                 wait_for(lambda: any(c["state"] == "ESTABLISHED" for c in eng.status()["calls"]), 15,
                          what="call up")
@@ -121,6 +128,7 @@ def bench_softphone(x: Xvfb, sipp: Sipp, work: Path, runs: int) -> dict[str, Any
                 time.sleep(SETTLE_S)
                 out["in_call"] = {"window_pss_mb": mb(pss_kb(win.proc.pid)),
                                   "engine_pss_mb": mb(pss_kb(eng.proc.pid if eng.proc else 0))}
+                out["in_call"]["invites"] = sipp.invites() - invites0
                 eng.ctl("hangup", call_id=call["call_id"])
             win.stop()
     finally:
@@ -168,10 +176,6 @@ def bench_softphone(x: Xvfb, sipp: Sipp, work: Path, runs: int) -> dict[str, Any
 
 
 def bench_linphone(x: Xvfb, sipp: Sipp, work: Path, runs: int) -> dict[str, Any]:
-    if not shutil.which("linphone"):
-        return {"skipped": "linphone-desktop is not installed (apt-get install linphone-desktop)"}
-    if not shutil.which("dbus-daemon"):
-        return {"skipped": "linphone-desktop needs a D-Bus session bus (dbus-daemon not installed)"}
     bus = subprocess.run(["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
                          capture_output=True, text=True, check=True, timeout=10).stdout.split()
     addr, bus_pid = bus[0], int(bus[1])
@@ -197,9 +201,13 @@ def bench_linphone(x: Xvfb, sipp: Sipp, work: Path, runs: int) -> dict[str, Any]
                     before = sipp.invites()
                     subprocess.run(["linphone", f"sip:+14155552671@127.0.0.1:{sipp.port}"], env=env,
                                    capture_output=True, timeout=30, check=False)
-                    wait_for(lambda b=before: sipp.invites() > b, 20, what="linphone call reaches sipp")
+                    try:
+                        wait_for(lambda b=before: sipp.invites() > b, 20, what="linphone call reaches sipp")
+                    except AssertionError:
+                        raise fail("desktop_bench", "linphone-desktop's call never reached sipp (no INVITE in "
+                                                    "20 s)") from None
                     time.sleep(SETTLE_S)
-                    out["in_call"] = {"pss_mb": mb(pss_kb(proc.pid))}
+                    out["in_call"] = {"pss_mb": mb(pss_kb(proc.pid)), "invites": sipp.invites() - before}
             finally:
                 proc.terminate()
                 try:
@@ -218,14 +226,19 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", type=Path, default=Path(__file__).resolve().parent / "results" / "desktop.json")
+    ap.add_argument("--no-linphone", action="store_true", help="ours only (no side-by-side figures)")
     args = ap.parse_args()
+    require("desktop_bench", "Xvfb", "xdotool", "trayer", "sipp")
+    if not args.no_linphone:
+        require("desktop_bench", "linphone", "dbus-daemon")
+    checks = Checks("desktop_bench")
     work = Path(tempfile.mkdtemp(prefix="softphone-desktop-bench-"))
     x = Xvfb("1280x800x24").start()
     x.start_tray()
     sipp = Sipp("uas", workdir=work, extra=["-rtp_echo"]).start()
     try:
         ours = bench_softphone(x, sipp, work, args.runs)
-        theirs = bench_linphone(x, sipp, work, args.runs)
+        theirs = bench_linphone(x, sipp, work, args.runs) if not args.no_linphone else {"skipped": "--no-linphone"}
     finally:
         sipp.stop()
         x.stop()
@@ -253,6 +266,10 @@ def main() -> int:
         print(f"linphone-desktop: {theirs['skipped']}")
     print(f"(details: {args.json})")
     shutil.rmtree(work, ignore_errors=True)
+    checks.expect(call.get("invites", 0) > 0, "softphone: the call never reached sipp (no INVITE)")
+    if not args.no_linphone:
+        checks.expect(theirs.get("in_call", {}).get("invites", 0) > 0, "linphone-desktop: no call reached sipp")
+    checks.finish()
     return 0
 
 

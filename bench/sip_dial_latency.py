@@ -3,7 +3,8 @@
 Ours is measured twice: through the control API (what the window, tel: links and the widget use: one HTTP
 request over the Unix socket) and through the full ``softphone ctl dial`` CLI (includes starting Python).
 baresip 1.0 (Debian) is driven through its ctrl_tcp module (one netstring JSON command over TCP).
-The INVITE arrival time is sipp's own message-log timestamp. Prints a table; never asserts.
+The INVITE arrival time is sipp's own message-log timestamp. Prints a table; never asserts on timing, and
+exits non-zero, saying why, when a dial never reached sipp (no INVITE) or baresip is missing.
 
     .venv/bin/python bench/sip_dial_latency.py [--calls 50]
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import socket
 import statistics
 import subprocess
@@ -25,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from peers_bench import fail, require  # noqa: E402
 
 from tests.peers import EngineProcess, Sipp, account_toml, engine_config, free_port, wait_for  # noqa: E402
 
@@ -42,13 +45,17 @@ def pct(values: list[float], p: float) -> float:
     return s[k]
 
 
-def measure(sipp: Sipp, calls: int, dial: callable, settle: callable) -> list[float]:  # type: ignore[valid-type]
+def measure(who: str, sipp: Sipp, calls: int, dial: callable, settle: callable) -> list[float]:  # type: ignore[valid-type]
     out: list[float] = []
     for i in range(calls):
         before = len(invite_times(sipp))
         t0 = time.time()
         dial(i)
-        wait_for(lambda n=before: len(invite_times(sipp)) > n, 10, interval=0.002, what="INVITE at sipp")
+        try:
+            wait_for(lambda n=before: len(invite_times(sipp)) > n, 10, interval=0.002, what="INVITE at sipp")
+        except AssertionError:
+            raise fail("sip_dial_latency", f"{who}: dial {i + 1} of {calls} never reached sipp (no INVITE in "
+                                           "10 s)") from None
         out.append((invite_times(sipp)[before] - t0) * 1000)
         settle()
         time.sleep(0.1)  # pace: closed RTP sockets are freed ~0.5 s later (verified pitfall)
@@ -65,8 +72,9 @@ def ours(work: Path, calls: int, cli_calls: int) -> tuple[list[float], list[floa
         def idle() -> None:
             wait_for(lambda: client.command("status")["calls"] == [], 10, interval=0.01, what="call ended")
 
-        api = measure(sipp, calls, lambda i: client.command("dial", number=f"+1415555{i:04d}"), idle)
-        cli = measure(sipp, cli_calls, lambda i: subprocess.run(
+        api = measure("softphone, control API", sipp, calls,
+                      lambda i: client.command("dial", number=f"+1415555{i:04d}"), idle)
+        cli = measure("softphone, ctl CLI", sipp, cli_calls, lambda i: subprocess.run(
             [sys.executable, "-m", "softphone", "ctl", "dial", f"+1415556{i:04d}"], env=eng.env,
             capture_output=True, check=True), idle)
     finally:
@@ -80,9 +88,7 @@ def _netstring(obj: dict[str, str]) -> bytes:
     return str(len(data)).encode() + b":" + data + b","
 
 
-def baresip(work: Path, calls: int) -> list[float] | str:
-    if not shutil.which("baresip"):
-        return "baresip not installed"
+def baresip(work: Path, calls: int) -> list[float]:
     sipp = Sipp("uas_486", workdir=work, calls=100000).start()
     conf = work / "baresip"
     conf.mkdir(exist_ok=True)
@@ -108,7 +114,7 @@ def baresip(work: Path, calls: int) -> list[float] | str:
         def settle() -> None:
             time.sleep(0.25)  # the 486 arrives ~100 ms after the INVITE; baresip frees the call at once
 
-        return measure(sipp, calls, dial, settle)
+        return measure("baresip", sipp, calls, dial, settle)
     finally:
         proc.terminate()
         proc.wait(5)
@@ -122,9 +128,7 @@ def _connect(port: int) -> socket.socket | None:
         return None
 
 
-def row(name: str, v: list[float] | str) -> str:
-    if isinstance(v, str):
-        return f"| {name} | – | – | – | {v} |"
+def row(name: str, v: list[float]) -> str:
     return f"| {name} | {statistics.median(v):.2f} | {pct(v, 99):.2f} | {max(v):.2f} | n={len(v)} |"
 
 
@@ -133,6 +137,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=50)
     ap.add_argument("--cli-calls", type=int, default=10)
     args = ap.parse_args()
+    require("sip_dial_latency", "sipp", "baresip")
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
         api, cli = ours(work, args.calls, args.cli_calls)
@@ -142,8 +147,7 @@ def main() -> None:
     print(row("softphone, control API", api))
     print(row("softphone, `softphone ctl dial` CLI (incl. Python start-up)", cli))
     print(row("baresip 1.0, ctrl_tcp", base))
-    if not isinstance(base, str):
-        print(f"ratio (control API median / baresip median): {statistics.median(api) / statistics.median(base):.2f}×")
+    print(f"ratio (control API median / baresip median): {statistics.median(api) / statistics.median(base):.2f}×")
 
 
 if __name__ == "__main__":

@@ -100,6 +100,8 @@ class SoundDeviceMedia:
         self._mic_port: Any = None
         self._spk_port: Any = None
         self._proc: MicProcessor | None = None
+        self._proc_made = False
+        self._proc_lock = threading.Lock()
         self.processing = "off"
         self._far: Samples = np.zeros(FRAME, dtype=np.int16)   # last frame of the call (for AEC/recording)
         self._mic_frame: Samples | None = None                  # last frame sent (for the level, on demand)
@@ -132,8 +134,8 @@ class SoundDeviceMedia:
         import pjsua2 as pj
 
         frames.selftest(pj)
-        self._proc, self.processing = make_processor(self.config.echo_cancellation,
-                                                     self.config.noise_suppression, RATE)
+        if self.config.echo_cancellation or self.config.noise_suppression:
+            self.processing = "starts with the first call"
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, FRAME * 1_000_000 // RATE, 16)
         self._mic_port = frames.make_mic_port(pj, self._pin, self._on_mic_frame)
@@ -158,6 +160,7 @@ class SoundDeviceMedia:
                 self._arm_at = time.monotonic() + WARMUP_S
                 self.cap.reset_stats()
                 self.play.reset_stats()
+                self._ensure_processor()         # (made already when the call's first state came: see sync_calls)
                 if self._proc is not None:
                     self._proc.reset()
             if self.config.record_calls and c.recorder is None:
@@ -246,6 +249,9 @@ class SoundDeviceMedia:
 
     def sync_calls(self, states: Iterable[str]) -> None:
         """Play what the call states call for (ringtone/ringback/call-waiting)."""
+        states = list(states)
+        if states and not self._proc_made:
+            self._worker.submit(self._ensure_processor)     # ready long before the call has media
         self.set_sounds(desired_sounds(states))
 
     def set_sounds(self, wanted: Wanted) -> None:
@@ -318,6 +324,16 @@ class SoundDeviceMedia:
         }
 
     # ------------------------------------------------------------------ internals
+
+    def _ensure_processor(self) -> None:
+        """WebRTC AEC/NS is made when the first call comes, not at start: an engine that has not had a call yet
+        does not hold the library and its state. Kept from then on."""
+        with self._proc_lock:
+            if self._proc_made:
+                return
+            self._proc_made = True
+            self._proc, self.processing = make_processor(self.config.echo_cancellation,
+                                                         self.config.noise_suppression, RATE)
 
     def _bridge_ms(self) -> float:
         io = self._io
