@@ -15,9 +15,9 @@ Threads and what each may touch:
   queue. No pjsua2 calls. It keeps its Python thread state for the whole call
   (:class:`~softphone.audio.threadpin.ThreadPin`) and allocates nothing per frame.
 * device callbacks (PortAudio, libpulse's mainloop): rings and local sounds only. Never pjsua2.
-* the ``audio-devices`` worker (:class:`~softphone.worker.Worker`): opens/closes streams, re-lists devices
-  when the sound server reports a change (or polls, without one), runs the stall watchdog, tells the user
-  (``on_notice``) when a device comes or goes. Never pjsua2.
+* the ``audio-devices`` worker (:class:`~softphone.audio.devicectl.CallDevices`): opens/closes streams,
+  re-lists devices when the sound server reports a change (or polls, without one), runs the stall watchdog,
+  tells the user (``on_notice``) when a device comes or goes. Never pjsua2.
 
 Streams are open only while a call has media or a local sound plays; the ringer has its own stream on its
 own device. Mute disconnects the microphone from the call on the conference bridge (nothing reaches RTP).
@@ -40,26 +40,19 @@ import numpy as np
 
 from softphone.audio import devices as dev
 from softphone.audio import frames
-from softphone.audio.callio import FRAME, RATE, CallIO, Notice, Samples, Tuning, ring_ms
-from softphone.audio.portaudio_io import PortAudioIO
+from softphone.audio.callio import FRAME, RATE, Notice, Samples, Tuning, ring_ms
+from softphone.audio.devicectl import CallDevices
 from softphone.audio.processing import MicProcessor, make_processor
 from softphone.audio.quality import read_stream
 from softphone.audio.recorder import CallRecorder, recording_path
 from softphone.audio.sounds import LocalSounds
 from softphone.audio.threadpin import ThreadPin
 from softphone.audio.tones import Wanted, desired_sounds
-from softphone.audio.watchdog import StallWatchdog
 from softphone.config import AudioConfig
-from softphone.worker import Worker
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FRAME", "RATE", "SoundDeviceMedia", "Tuning"]
-
-STALL_S = 1.0                                 # a stream whose callbacks stopped this long is reopened
-WATCH_S = 0.5                                 # how often the watchdog looks while streams are open
-WARMUP_S = 1.0                                # underruns this soon after streams open are counted apart
-FIRST_S = 4.0                                 # ... or that never called back this long after opening
 
 
 @dataclass
@@ -82,21 +75,20 @@ class SoundDeviceMedia:
                  poll_interval_s: float = 1.0) -> None:
         self.config = config
         self.data_dir = Path(data_dir)
-        self._notice = on_notice or (lambda level, msg: log.log(logging.WARNING if level != "info"
-                                                                 else logging.INFO, "%s", msg))
-        self._on_devices = on_devices
-        self._poll_interval = poll_interval_s
+        notice = on_notice or (lambda level, msg: log.log(logging.WARNING if level != "info" else logging.INFO,
+                                                          "%s", msg))
         self.tuning = Tuning.from_env()
         self.cap = self.tuning.ring()     # microphone → pjmedia
         self.play = self.tuning.ring()    # pjmedia → speaker
         self.sounds = LocalSounds(RATE)
-        # until the device worker has looked at what the machine offers (it may pick libpulse)
-        self._io: CallIO = PortAudioIO(self.cap, self.play, self.sounds, self.tuning, self._notice)
-        self._pull: Callable[[], None] | None = None     # the clock thread's copies of _io.pull_mic/speaker
-        self._speaker: Callable[[Samples], None] = self.play.write
-        self._pin = ThreadPin()           # pjmedia's clock thread keeps its Python thread state during calls
         self._calls: dict[str, _Call] = {}
         self._lock = threading.RLock()
+        self._devices = CallDevices(config, self.tuning, self.cap, self.play, self.sounds, notice=notice,
+                                    lock=self._lock, has_calls=self._has_calls, on_io=self._set_io,
+                                    on_devices=on_devices, poll_interval_s=poll_interval_s)
+        self._pull: Callable[[], None] | None = None     # the clock thread's copies of CallIO.pull_mic/speaker
+        self._speaker: Callable[[Samples], None] = self.play.write
+        self._pin = ThreadPin()           # pjmedia's clock thread keeps its Python thread state during calls
         self._mic_port: Any = None
         self._spk_port: Any = None
         self._proc: MicProcessor | None = None
@@ -108,25 +100,6 @@ class SoundDeviceMedia:
         self._recorder: CallRecorder | None = None
         self._pending_mute: dict[str, bool] = {}
         self._final: dict[str, dict[str, Any]] = {}
-        # device worker state (touched on the worker only, except the reads in stats); it wakes for jobs and
-        # timers only, never to poll an idle queue
-        self._worker = Worker("audio-devices", on_stop=self._close_all, idle_s=3600.0)
-        self._watchdog = StallWatchdog(STALL_S, FIRST_S)
-        self._arm_at = 0.0
-        self._opened_at = 0.0
-        self._told_underruns = (0, 0)
-        self._pair_has_call = False
-        self._ticking = False
-        self._polling = False
-        self._changed = threading.Event()
-        self._ring_stream: Any = None
-        self.input_device: dev.Device | None = None   # what the open streams use (None: default)
-        self.output_device: dev.Device | None = None
-        self.ringer_device: dev.Device | None = None
-        self._watcher: dev.DeviceWatcher | None = None
-        self._events: dev.PulseEvents | None = None
-        self._pulse = False
-        self._told_missing: set[str] = set()
 
     # ------------------------------------------------------------------ MediaBridge (pjsua2 thread)
 
@@ -142,8 +115,7 @@ class SoundDeviceMedia:
         self._mic_port.createPort("sp-mic", fmt)
         self._spk_port = frames.make_speaker_port(pj, self._pin, self._on_speaker_frame)
         self._spk_port.createPort("sp-speaker", fmt)
-        self._worker.start()
-        self._worker.submit(self._setup_devices)
+        self._devices.start()
 
     def call_media_active(self, call_id: str, audio_media: Any) -> None:
         with self._lock:
@@ -153,11 +125,11 @@ class SoundDeviceMedia:
                 c = self._calls[call_id] = _Call(audio_media, started=time.time())
             else:
                 c.audio_media = audio_media
-            self._io.call_live = True
+            self._devices.io.call_live = True
             if first:
                 self.cap.clear(armed=False)      # armed by the watchdog once the streams have warmed up
                 self.play.clear(armed=False)
-                self._arm_at = time.monotonic() + WARMUP_S
+                self._devices.warm_up()
                 self.cap.reset_stats()
                 self.play.reset_stats()
                 self._ensure_processor()         # (made already when the call's first state came: see sync_calls)
@@ -169,7 +141,7 @@ class SoundDeviceMedia:
         audio_media.startTransmit(self._spk_port)
         if not c.muted:
             self._mic_port.startTransmit(audio_media)
-        self._worker.submit(self._service)
+        self._devices.changed()
 
     def call_media_inactive(self, call_id: str) -> None:
         with self._lock:
@@ -179,13 +151,13 @@ class SoundDeviceMedia:
                     self._final.pop(next(iter(self._final)))
             c = self._calls.pop(call_id, None)
             last = not self._calls
-            self._io.call_live = not last
+            self._devices.io.call_live = not last
         if c is not None:
             if last:
                 self._pin.release()     # while the ports still get callbacks on the clock thread
             self._disconnect(c)
             self._stop_recording(c)
-        self._worker.submit(self._service)
+        self._devices.changed()
 
     def set_mute(self, call_id: str, muted: bool) -> None:
         with self._lock:
@@ -221,11 +193,11 @@ class SoundDeviceMedia:
             return out
 
     def stop(self) -> None:
-        self._worker.stop(10)
+        self._devices.stop()
         with self._lock:
             calls = list(self._calls.values())
             self._calls.clear()
-            self._io.call_live = False
+            self._devices.io.call_live = False
         if calls:
             self._pin.release()
         for c in calls:
@@ -251,17 +223,17 @@ class SoundDeviceMedia:
         """Play what the call states call for (ringtone/ringback/call-waiting)."""
         states = list(states)
         if states and not self._proc_made:
-            self._worker.submit(self._ensure_processor)     # ready long before the call has media
+            self._devices.submit(self._ensure_processor)     # ready long before the call has media
         self.set_sounds(desired_sounds(states))
 
     def set_sounds(self, wanted: Wanted) -> None:
         if self.sounds.want(wanted):
-            self._worker.submit(self._service)
+            self._devices.changed()
 
     def play_dtmf(self, digits: str) -> None:
         """Local feedback for keypad presses, on the call device."""
         self.sounds.add_dtmf(digits)
-        self._worker.submit(self._service)
+        self._devices.changed()
 
     def set_recording(self, call_id: str, on: bool) -> str | None:
         """Start/stop recording a call; returns the WAV path (for the history row)."""
@@ -278,11 +250,19 @@ class SoundDeviceMedia:
     def reconfigure(self, config: AudioConfig) -> None:
         """New device choices from the settings page: reopen streams on them."""
         self.config = config
-        self._told_missing.clear()
-        self._worker.submit(self._reopen)
+        self._devices.reopen(config)
 
     def devices(self) -> list[dev.Device]:
-        return list(self._watcher.devices) if self._watcher is not None else dev.list_devices()
+        return self._devices.devices()
+
+    @property
+    def input_device(self) -> dev.Device | None:
+        """The microphone the open streams use (None: the default)."""
+        return self._devices.input_device
+
+    @property
+    def output_device(self) -> dev.Device | None:
+        return self._devices.output_device
 
     @property
     def mic_level_dbfs(self) -> float:
@@ -296,12 +276,12 @@ class SoundDeviceMedia:
 
     def device_latency_ms(self) -> dict[str, float | None]:
         """Mean device latency of the open streams: capture → our ring, our ring → playback."""
-        return self._io.device_latency_ms()
+        return self._devices.io.device_latency_ms()
 
     def bridge_stats(self) -> dict[str, Any]:
-        io = self._io
+        io = self._devices.io
         c, p = self.cap.stats, self.play.stats
-        spk_under, spk_startup = io.speaker_underruns(bool(self._arm_at))
+        spk_under, spk_startup = io.speaker_underruns(bool(self._devices.arm_at))
         spk_slack = io.speaker_slack()
         extra = io.extra_stats()
         return {
@@ -335,8 +315,16 @@ class SoundDeviceMedia:
             self._proc, self.processing = make_processor(self.config.echo_cancellation,
                                                          self.config.noise_suppression, RATE)
 
+    def _has_calls(self) -> bool:
+        with self._lock:
+            return bool(self._calls)
+
+    def _set_io(self, pull: Callable[[], None] | None, speaker: Callable[[Samples], None]) -> None:
+        """From the device worker when streams open or close: what the clock thread calls from now on."""
+        self._pull, self._speaker = pull, speaker
+
     def _bridge_ms(self) -> float:
-        io = self._io
+        io = self._devices.io
         dev_ms = io.device_latency_ms()
         return (ring_ms(self.cap.stats, io.pulled) + (0.0 if io.pushed else ring_ms(self.play.stats))
                 + (dev_ms["mic"] or 0.0) + (dev_ms["speaker"] or 0.0))
@@ -384,219 +372,3 @@ class SoundDeviceMedia:
         elif self._proc is not None or self._recorder is not None:
             self._far[:] = x
         self._speaker(x)
-
-    # -- the audio-devices worker --
-
-    def _setup_devices(self) -> None:
-        """First job on the worker: what the machine offers, and which CallIO carries calls on it."""
-        self._watcher = dev.DeviceWatcher(self._devices_changed,
-                                          can_rescan=lambda: not (self._io.has_output or self._io.has_input))
-        self._pulse = any(d.backend == "pulse" for d in self._watcher.devices)
-        io = self._pick_io()
-        with self._lock:
-            io.call_live = bool(self._calls)
-            self._io = io
-        self._events = dev.PulseEvents.start(self._on_server_event) if self._pulse else None
-        if self._events is None:
-            if self._pulse:
-                log.info("no sound-server events: polling the device list every %.1f s", self._poll_interval)
-            self._start_polling()
-        self._service()
-
-    def _pick_io(self) -> CallIO:
-        if self._pulse and self.tuning.direct_pulse:
-            from softphone.audio.pulse import available
-
-            if available():
-                from softphone.audio.pulse_io import PulseIO
-
-                return PulseIO(self.cap, self.play, self.sounds, self.tuning, self._notice)
-        return PortAudioIO(self.cap, self.play, self.sounds, self.tuning, self._notice, pulse=self._pulse)
-
-    def _service(self) -> None:
-        """After anything that may change what should be open: open/close streams, look at their health."""
-        self._sync_streams()
-        self._watch()
-        if self._io.has_output and not self._ticking:
-            self._ticking = True
-            self._worker.later(WATCH_S, self._tick)
-
-    def _tick(self) -> None:
-        self._ticking = False
-        self._service()
-
-    def _reopen(self) -> None:
-        self._close_call_streams()
-        self._close_ringer()
-        self._service()
-
-    def _start_polling(self) -> None:
-        if not self._polling:
-            self._polling = True
-            self._worker.later(self._poll_interval, self._poll)
-
-    def _poll(self) -> None:
-        if self._watcher is not None:
-            self._watcher.poll()
-        self._worker.later(self._poll_interval, self._poll)
-
-    def _on_server_event(self) -> None:
-        """From the sound server's event thread: a device came, went, or the default changed."""
-        if not self._changed.is_set():
-            self._changed.set()
-            self._worker.submit(self._server_event)
-
-    def _server_event(self) -> None:
-        self._service()
-        if self._changed.is_set():
-            self._changed.clear()
-            time.sleep(0.05)          # a device comes as a sink and its monitor, or a card's pair
-            if self._watcher is not None:
-                self._watcher.poll()
-        if self._events is not None and self._events.failed:
-            self._start_polling()
-
-    def _close_all(self) -> None:
-        """On the worker as it stops."""
-        if self._events is not None:
-            self._events.stop()
-            self._events = None
-        self._close_call_streams()
-        self._close_ringer()
-
-    def _need_call_streams(self) -> bool:
-        with self._lock:
-            if self._calls:
-                return True
-        return self.sounds.need_call_device
-
-    def _sync_streams(self) -> None:
-        io = self._io
-        if self._need_call_streams():
-            if not io.has_output:
-                self._open_call_streams()
-            elif bool(self._calls) != self._pair_has_call:
-                # the speaker was opened for a local sound (ringback) before the call had media: reopen the
-                # pair so the microphone opens too; or the call ended while a local sound still plays: reopen
-                # it on the server's schedule (pushed playback runs on pjmedia's clock, which stops with it)
-                self._close_call_streams()
-                self._open_call_streams()
-        elif io.has_output:
-            self._close_call_streams()
-        if self.sounds.ringing and self._ring_stream is None:
-            self._open_ringer()
-        elif not self.sounds.ringing and self._ring_stream is not None:
-            self._close_ringer()
-
-    def _choose(self, wanted: str | None, direction: dev.Direction, what: str) -> dev.Device | None:
-        devices = self._watcher.devices if self._watcher else dev.list_devices()
-        d = dev.find(devices, wanted, direction)
-        if wanted and d is None and wanted not in self._told_missing:
-            self._told_missing.add(wanted)
-            self._notice("warning", f"{what} “{wanted}” is not connected; using the system default.")
-        return d
-
-    def _open_call_streams(self) -> None:
-        self.output_device = self._choose(self.config.output_device, "output", "Speaker")
-        self.input_device = self._choose(self.config.input_device, "input", "Microphone")
-        self._open_pair(self.input_device, self.output_device)
-
-    def _open_pair(self, din: dev.Device | None, dout: dev.Device | None) -> None:
-        # A stream's first second (the server sizing its buffers, the first callbacks in a burst) is counted
-        # apart as start-up underruns; the watchdog arms the rings after WARMUP_S.
-        self.cap.dip_hint = None
-        self.cap.clear(armed=False)
-        self.play.clear(armed=False)
-        now = time.monotonic()
-        self._arm_at = now + WARMUP_S
-        self._opened_at = now
-        self._told_underruns = (0, 0)
-        self._pair_has_call = bool(self._calls)
-        self._watchdog.opened(now)
-        io = self._io
-        io.open(din, dout, with_call=self._pair_has_call)
-        self._pull, self._speaker = io.pull_mic, io.speaker
-        log.info("call audio on %s / %s (%s)", _label(din), _label(dout), io.name)
-
-    def _close_call_streams(self) -> None:
-        io = self._io
-        io.close()
-        self._pull, self._speaker = io.pull_mic, io.speaker
-
-    def _open_ringer(self) -> None:
-        self.ringer_device = self._choose(self.config.ringer_device, "output", "Ringer")
-        try:
-            self._ring_stream = self._io.open_ringer(self.ringer_device, self.sounds.fill_ringer)
-        except Exception as exc:
-            self._ring_stream = None
-            self._notice("warning", f"Cannot open the ringer: {exc}")
-
-    def _close_ringer(self) -> None:
-        if self._ring_stream is not None:
-            with contextlib.suppress(Exception):
-                self._ring_stream.abort()
-                self._ring_stream.close()
-            self._ring_stream = None
-
-    def _watch(self) -> None:
-        io = self._io
-        if not io.has_output:
-            return
-        now = time.monotonic()
-        if not self._arm_at:
-            # each gap is logged with when it came (after the stream opened): the pattern tells a machine that
-            # was busy for a moment from a device that drifts or a setting that is too tight
-            now_u = (self.cap.stats.underruns, io.speaker_underruns(False)[0])
-            if now_u != self._told_underruns and any(now_u):
-                spk_slack = io.speaker_slack()
-                log.info("audio underruns mic %d, speaker %d at %.1f s into the stream (slack ms mic %.1f, "
-                         "speaker %.1f)", now_u[0], now_u[1], now - self._opened_at,
-                         self.cap.target / RATE * 1000,
-                         (self.play.target if spk_slack is None else spk_slack) / RATE * 1000)
-            self._told_underruns = now_u
-        io.tick()
-        if self._arm_at and now >= self._arm_at:
-            self._arm_at = 0.0
-            with self._lock:
-                if self._calls:
-                    self.cap.armed = self.play.armed = True
-            io.arm()
-        if self._watchdog.check(now, io.n_in, io.n_out, has_input=io.has_input, healthy=io.healthy(),
-                                out_stuck=io.out_stuck()):
-            self._notice("warning", "The audio device stopped responding; switching to the system default.")
-            self._close_call_streams()
-            self.input_device = self.output_device = None
-            self._open_pair(None, None)
-
-    def _devices_changed(self, added: list[dev.Device], removed: list[dev.Device],
-                         now: list[dev.Device]) -> None:
-        if self._on_devices is not None:
-            with contextlib.suppress(Exception):
-                self._on_devices(now)
-        gone = {(d.name, d.direction) for d in removed}
-        lost = [d for d in (self.input_device, self.output_device)
-                if d is not None and (d.name, d.direction) in gone]
-        if lost and self._io.has_output:
-            names = " and ".join(f"“{d.description}”" for d in lost)
-            self._notice("warning", f"{names} disconnected; the call continues on the system default device.")
-            self._close_call_streams()
-            din = None if self.input_device in lost else self.input_device
-            dout = None if self.output_device in lost else self.output_device
-            self.input_device, self.output_device = din, dout
-            self._open_pair(din, dout)
-        if self.ringer_device is not None and (self.ringer_device.name, "output") in gone:
-            self._close_ringer()
-        back = [d for d in added if (d.direction == "input" and self.input_device is None
-                                     and dev.find([d], self.config.input_device, "input"))
-                or (d.direction == "output" and self.output_device is None
-                    and dev.find([d], self.config.output_device, "output"))]
-        if back:
-            self._told_missing.clear()
-            self._notice("info", " and ".join(f"“{d.description}”" for d in back) + " connected.")
-            if self._io.has_output:
-                self._close_call_streams()
-                self._open_call_streams()
-
-
-def _label(d: dev.Device | None) -> str:
-    return d.description if d is not None else "default"

@@ -33,10 +33,10 @@ SCRIPT = textwrap.dedent("""
     media.start(ep)
     out = {"at_start": ["pywebrtc_audio" in sys.modules, media.processing]}
     media.sync_calls([])                                 # no call: still nothing
-    media._worker.call(lambda: None)
+    media._devices._worker.call(lambda: None)
     out["no_call"] = ["pywebrtc_audio" in sys.modules]
     media.sync_calls(["DIALING"])                        # a call is coming: made on the audio worker
-    media._worker.call(lambda: None)
+    media._devices._worker.call(lambda: None)
     out["dialing"] = ["pywebrtc_audio" in sys.modules, media._proc is not None, media.processing]
     media.stop()
     ep.libDestroy()
