@@ -120,10 +120,6 @@ def _hw_signature() -> tuple[str, ...] | None:
     return (*nodes, cards)
 
 
-def pulse_available() -> bool:
-    return _pulse_list() is not None
-
-
 def list_devices(rescan: bool = False) -> list[Device]:
     """Inputs and outputs the user can choose from (sound-server devices when there is one)."""
     pulse = _pulse_list()
@@ -258,24 +254,19 @@ class PulseEvents:
 
 
 class DeviceWatcher:
-    """Polls the device list (cheap: one libpulse round trip) and calls ``on_change(added, removed, now)``
-    with lists of devices when it changes. Runs on its own daemon thread; ``stop()`` joins it."""
+    """Compares the device list with the last one each time :meth:`poll` is called (cheap with a sound server:
+    one libpulse round trip) and calls ``on_change(added, removed, now)`` with lists of devices when it
+    changed. It has no thread of its own: the bridge's device worker polls it."""
 
     def __init__(self, on_change: Callable[[list[Device], list[Device], list[Device]], None],
-                 interval_s: float = 1.0, can_rescan: Callable[[], bool] = lambda: False) -> None:
+                 can_rescan: Callable[[], bool] = lambda: False) -> None:
         self._on_change = on_change
-        self._interval = interval_s
         self._can_rescan = can_rescan
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="audio-devices", daemon=True)
         self._pulse_retry_at = 0.0
         self._hw_sig: tuple[str, ...] | None = None
         self._scanned = False
         self._scan_at = 0.0
         self.devices: list[Device] = self._probe()
-
-    def start(self) -> None:
-        self._thread.start()
 
     def poll(self) -> None:
         now = self._probe()
@@ -291,8 +282,8 @@ class DeviceWatcher:
                 log.exception("device change handler")
 
     def _probe(self) -> list[Device]:
-        """The current list. Without a sound server, PortAudio re-scans ALSA (tens of ms of CPU: ~3 % of a core
-        at one scan a second) only when the kernel's sound devices changed, and the server is looked for
+        """The current list. Without a sound server, PortAudio re-scans ALSA (a costly scan, too costly for
+        once a second) only when the kernel's sound devices changed, and the server is looked for
         again every ``PULSE_RETRY_S``."""
         t = time.monotonic()
         if t >= self._pulse_retry_at:
@@ -313,12 +304,3 @@ class DeviceWatcher:
             self._scanned = True
             self._scan_at = t + PULSE_RETRY_S
         return now
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.poll()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)

@@ -1,8 +1,8 @@
 """Call streams straight on libpulse (PulseAudio, or PipeWire's pulse server), without PortAudio.
 
 Debian's PortAudio reaches the sound server only through ALSA's pulse plugin: per direction a PortAudio
-thread polling the plugin, the plugin's own libpulse thread, and buffers sized for ALSA periods (measured:
-~30 ms capture and ~45 ms playback latency, ~3.5 % of a core for the two streams and their callbacks). Here
+thread polling the plugin, the plugin's own libpulse thread, and buffers sized for ALSA periods, which costs
+both latency and CPU (``bench/audio_call_cpu.py`` with ``SOFTPHONE_AUDIO_TUNING=direct_pulse=0``). Here
 all streams share one libpulse context and its one thread; the server asks for audio (playback) or hands it
 over (capture) and the callback moves it to or from the bridge's rings right there, in buffers we size:
 
@@ -14,7 +14,7 @@ over (capture) and the callback moves it to or from the bridge's rings right the
   before playing (and after an underrun), and :class:`~softphone.audio.steer.QueueSteer` keeps the queue
   there against the drift between the two clocks. Callback mode (the server asks) is for local sounds.
 
-Every libpulse call checks for a fork with ``getpid()`` (a real system call, ~3 µs on a virtual machine):
+Every libpulse call checks for a fork with ``getpid()`` (a real system call, slow on virtual machines):
 the pull copies whole server chunks with one ``memmove`` each rather than building array views.
 
 Used for the ``pulse`` device backend; :func:`available` says whether libpulse can be loaded and a server
