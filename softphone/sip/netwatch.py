@@ -149,12 +149,6 @@ class _Watched:
     in_flight: bool = False
 
 
-@dataclass
-class _CallWatch:
-    rx_before: int
-    deadline: float
-
-
 class NetWatch:
     """Per engine. ``registered``/``unregistered`` from ``Account.onRegState``, ``on_probe_answer`` from
     ``Account.onSendRequest``; ``stop`` before the accounts are shut down."""
@@ -171,7 +165,6 @@ class NetWatch:
         self._on_call_lost = on_call_lost
         self._clock = clock
         self._accounts: dict[str, _Watched] = {}
-        self._calls: dict[str, _CallWatch] = {}
         self._lock = threading.Lock()
         self._stopped = False
 
@@ -205,7 +198,6 @@ class NetWatch:
         with self._lock:
             self._stopped = True
             self._accounts.clear()
-            self._calls.clear()
 
     def status(self) -> dict[str, Any]:
         """For ``ctl status`` / doctor: per account the address the PBX sees and what changed lately."""
@@ -297,34 +289,25 @@ class NetWatch:
     def _watch_calls(self) -> None:
         """After the grace period, each call that was live at the change must be receiving media again: its
         packet count is read twice ``MEDIA_SAMPLE_S`` apart (the re-INVITE made new streams, so counts from
-        before the change mean nothing); a call whose count did not move is lost."""
-        calls = list(self._live_calls())
-        if not calls:
+        before the change mean nothing); a call whose count did not move is lost. Each change watches its own
+        calls: a later change never shortens an earlier call's grace."""
+        ids = list(self._live_calls())
+        if ids:
+            self._later(MEDIA_GRACE_S, lambda: self._sample_calls(ids))
+
+    def _sample_calls(self, ids: list[str]) -> None:
+        if self._stopped:
             return
-        with self._lock:
-            for call_id in calls:
-                self._calls[call_id] = _CallWatch(-1, self._clock() + MEDIA_GRACE_S)
-        self._later(MEDIA_GRACE_S, self._sample_calls)
-
-    def _sample_calls(self) -> None:
         calls = self._live_calls()
-        with self._lock:
-            for call_id, cw in list(self._calls.items()):
-                if call_id not in calls:
-                    del self._calls[call_id]
-                else:
-                    cw.rx_before = _rx_packets(calls[call_id])
-        self._later(MEDIA_SAMPLE_S, self._check_calls)
+        counts = {cid: _rx_packets(calls[cid]) for cid in ids if cid in calls}
+        if counts:
+            self._later(MEDIA_SAMPLE_S, lambda: self._check_calls(counts))
 
-    def _check_calls(self) -> None:
+    def _check_calls(self, before: dict[str, int]) -> None:
+        if self._stopped:
+            return
         calls = self._live_calls()
-        lost: list[str] = []
-        with self._lock:
-            for call_id, cw in list(self._calls.items()):
-                del self._calls[call_id]
-                call = calls.get(call_id)
-                if call is not None and _rx_packets(call) <= cw.rx_before:
-                    lost.append(call_id)
+        lost = [cid for cid, n in before.items() if cid in calls and _rx_packets(calls[cid]) <= n]
         for call_id in lost:
             log.warning("call %s: no media after the network change; ending it", call_id)
             if self._on_call_lost is not None:

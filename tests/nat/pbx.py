@@ -7,7 +7,8 @@ in-dialog requests, and rtpengine anchoring the media of every call (``rtpengine
 phones itself (``natping_interval 0``): the phone's own keep-alives are what must hold its router's mapping.
 A number dialled with a leading ``9`` (``sip:9far@…``) is routed without the media relay, as a PBX in
 "direct media" mode or a SIP trunk that passes SDP through would: then only the phones' own NAT traversal
-(STUN/ICE/TURN) can get audio through.
+(STUN/ICE/TURN) can get audio through. A leading ``8`` relays the media but answers every re-INVITE of the call
+with 488, as PBXes that do not let a call move do.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ request_route {{
     if (is_method("CANCEL")) {{ if (t_check_trans()) {{ route(RELAY); }} exit; }}
     if (has_totag()) {{
         if (loose_route()) {{
+            if (is_method("INVITE") && check_route_param("nomove=yes")) {{
+                sl_send_reply("488", "Not Acceptable Here");
+                exit;
+            }}
             if (check_route_param("relay=yes")) {{ setflag(FLT_RELAY); }}
             handle_ruri_alias();
             route(RELAY);
@@ -93,7 +98,9 @@ request_route {{
     remove_hf("Route");
     if (is_method("INVITE|SUBSCRIBE|REFER")) {{ record_route(); }}
     if (is_method("INVITE")) {{
-        if ($rU =~ "^9") {{ strip(1); }} else {{ setflag(FLT_RELAY); add_rr_param(";relay=yes"); }}
+        if ($rU =~ "^9") {{ strip(1); }}
+        else if ($rU =~ "^8") {{ strip(1); setflag(FLT_RELAY); add_rr_param(";relay=yes;nomove=yes"); }}
+        else {{ setflag(FLT_RELAY); add_rr_param(";relay=yes"); }}
     }}
     if (uri == myself) {{
         if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}

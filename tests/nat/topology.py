@@ -85,9 +85,10 @@ class Namespace:
     def prefix(self) -> list[str]:
         return ["ip", "netns", "exec", self.name]
 
-    def run(self, *args: str, check: bool = True, input: str | None = None,
-            timeout: float = 20) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run([*self.prefix(), *args], capture_output=True, text=True, input=input, timeout=timeout)
+    def run(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 20,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run([*self.prefix(), *args], capture_output=True, text=True, input=input, timeout=timeout,
+                           env=env)
         if check and r.returncode != 0:
             raise TopologyError(f"[{self.name}] {' '.join(args)} failed: {r.stderr.strip() or r.stdout.strip()}")
         return r
@@ -115,6 +116,7 @@ class Topology:
         self.nat = NatKind.PORT_RESTRICTED
         self.port_range: tuple[int, int] | None = None
         self.forwards: list[int] = []
+        self.generation = 0             # how many times the home router forgot its mappings
         self._procs: list[subprocess.Popen[Any]] = []
         self._created: list[Namespace] = []
         self._closed = False
@@ -219,10 +221,16 @@ class Topology:
         self.port_range = port_range
         self._load_nat(self.router, kind, port_range, self.forwards, HOME_IP)
         self.flush_mappings()
+        self.generation += 1
 
     def forward_port(self, port: int) -> None:
         """Forward UDP ``port`` on the router's public address to the same port at home (UPnP / DMZ)."""
         self.forwards.append(port)
+        self._load_nat(self.router, self.nat, self.port_range, self.forwards, HOME_IP)
+
+    def clear_forwards(self) -> None:
+        """Remove the port forwards (the mappings the router holds stay)."""
+        self.forwards.clear()
         self._load_nat(self.router, self.nat, self.port_range, self.forwards, HOME_IP)
 
     def restart_router(self, port_range: tuple[int, int] = (20000, 29999)) -> None:
