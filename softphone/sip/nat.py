@@ -33,6 +33,10 @@ from typing import Any
 import pjsua2 as pj
 
 from softphone.config import AccountConfig
+from softphone.nat_probe import turn_password_key
+
+__all__ = ["REINVITE_ON_CHANGE", "TURN_TP", "EndpointNat", "configure_account", "set_connection_keepalive",
+           "turn_password_key", "uses_ice"]
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +48,6 @@ STUN_PORT = 3478
 # first (some registrars drop both), and update it whenever the registrar sees another address
 _CONTACT_REWRITE_NO_UNREG = 2
 _CONTACT_REWRITE_ALWAYS_UPDATE = 4
-
-
-def turn_password_key(account: str) -> str:
-    """The keyring key of an account's TURN password (``softphone account set-password NAME --turn``)."""
-    return f"{account}:turn"
 
 
 def uses_ice(a: AccountConfig) -> bool:

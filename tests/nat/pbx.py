@@ -19,7 +19,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.nat.topology import PBX_IP, TURN_ALT_IP, TURN_IP, Topology, TopologyError, wait_udp_listener
+from tests.nat.topology import (
+    PBX_IP,
+    TURN_ALT_IP,
+    TURN_IP,
+    TURN_REFUSING_IP,
+    Topology,
+    TopologyError,
+    wait_udp_listener,
+)
 
 KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 SIP_PORT = 5060
@@ -224,6 +232,7 @@ class Coturn:
     error, as a TURN server that is full or misconfigured does."""
 
     def __init__(self, topo: Topology, workdir: Path, *, refuse_allocations: bool = False) -> None:
+        self.ip = TURN_REFUSING_IP if refuse_allocations else TURN_IP
         self.topo = topo
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -233,19 +242,21 @@ class Coturn:
 
     @property
     def address(self) -> str:
-        return f"{TURN_IP}:{TURN_PORT}"
+        return f"{self.ip}:{TURN_PORT}"
 
     def start(self) -> Coturn:
         args = ["turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint", "--lt-cred-mech",
-                f"--realm={TURN_REALM}", f"--user={TURN_USER}:{TURN_PASSWORD}", f"--listening-ip={TURN_IP}",
-                f"--listening-ip={TURN_ALT_IP}", f"--relay-ip={TURN_IP}", f"--listening-port={TURN_PORT}",
+                f"--realm={TURN_REALM}", f"--user={TURN_USER}:{TURN_PASSWORD}", f"--listening-ip={self.ip}",
+                f"--relay-ip={self.ip}", f"--listening-port={TURN_PORT}",
                 "--min-port=40000", "--max-port=40999", "--log-file=stdout", "--simple-log", "--no-stdout-log",
                 f"--pidfile={self.dir / 'turnserver.pid'}", f"--userdb={self.dir / 'turndb'}"]
         if self.refuse:
             args.append("--no-udp-relay")      # every UDP allocation answered 442 (Unsupported Transport)
+        else:
+            args.append(f"--listening-ip={TURN_ALT_IP}")
         self.proc = self.topo.spawn(self.topo.wan, args, log=self.log)
         try:
-            wait_udp_listener(self.topo.wan, TURN_IP, TURN_PORT)
+            wait_udp_listener(self.topo.wan, self.ip, TURN_PORT)
         except TopologyError:
             raise TopologyError(f"coturn did not start: {self.log.read_text()[-2000:]}") from None
         return self

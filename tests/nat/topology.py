@@ -5,6 +5,7 @@
     home (192.0.2.10) ── router: NAT ── wan bridge 198.51.100.0/24 ── router2: NAT ── far (203.0.113.10)
                          198.51.100.1     PBX .2 (kamailio, rtpengine)   198.51.100.11
                                           TURN/STUN .3 (+ .4 for RFC 5780)
+                                          refusing TURN .5
                                           stranger .66
 
 Only documentation addresses are used and nothing leaves the namespaces: they are joined to each other by veth
@@ -42,6 +43,7 @@ ROUTER_PUBLIC = "198.51.100.1"
 PBX_IP = "198.51.100.2"
 TURN_IP = "198.51.100.3"
 TURN_ALT_IP = "198.51.100.4"         # coturn's second address: RFC 5780 OTHER-ADDRESS (NAT behaviour tests)
+TURN_REFUSING_IP = "198.51.100.5"    # a second coturn that refuses every allocation
 FAR_ROUTER_PUBLIC = "198.51.100.11"
 STRANGER_IP = "198.51.100.66"
 FAR_IP = "203.0.113.10"
@@ -86,9 +88,9 @@ class Namespace:
         return ["ip", "netns", "exec", self.name]
 
     def run(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 20,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+            env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         r = subprocess.run([*self.prefix(), *args], capture_output=True, text=True, input=input, timeout=timeout,
-                           env=env)
+                           env=env, cwd=cwd)
         if check and r.returncode != 0:
             raise TopologyError(f"[{self.name}] {' '.join(args)} failed: {r.stderr.strip() or r.stdout.strip()}")
         return r
@@ -155,7 +157,7 @@ class Topology:
         self._addr(self.home, "eth0", HOME_IP, HOME_GW)
         self._addr(self.router, "lan0", HOME_GW)
         self._addr(self.router, "wan0", ROUTER_PUBLIC)
-        for ip in (PBX_IP, TURN_IP, TURN_ALT_IP, STRANGER_IP):
+        for ip in (PBX_IP, TURN_IP, TURN_ALT_IP, TURN_REFUSING_IP, STRANGER_IP):
             self.wan.run("ip", "addr", "add", f"{ip}/{WAN_PREFIX}", "dev", "br0")
         self._addr(self.router2, "wan0", FAR_ROUTER_PUBLIC)
         self._addr(self.router2, "lan0", FAR_GW)
