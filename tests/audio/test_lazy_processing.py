@@ -34,10 +34,10 @@ SCRIPT = textwrap.dedent("""
     media.start(ep)
     out = {"at_start": ["pywebrtc_audio" in sys.modules, media.processing]}
     media.sync_calls([])                                 # no call: still nothing
-    media._devices._worker.call(lambda: None)
+    media._devices._worker.call(lambda: None, timeout=60)
     out["no_call"] = ["pywebrtc_audio" in sys.modules]
     media.sync_calls(["DIALING"])                        # a call is coming: made on the audio worker
-    media._devices._worker.call(lambda: None)
+    media._devices._worker.call(lambda: None, timeout=60)
     out["dialing"] = ["pywebrtc_audio" in sys.modules, media._proc is not None, media.processing]
     media.stop()
     ep.libDestroy()
@@ -48,7 +48,7 @@ SCRIPT = textwrap.dedent("""
 def test_echo_canceller_is_made_with_the_first_call_not_at_start(tmp_path: Path) -> None:
     # no sound server answers: the bridge runs on whatever PortAudio finds (nothing here plays)
     env = {**os.environ, "PULSE_SERVER": f"unix:{tmp_path / 'no-server'}", "HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    r = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(next(ln[7:] for ln in r.stdout.splitlines() if ln.startswith("RESULT ")))
     assert out["at_start"] == [False, "starts with the first call"]

@@ -51,7 +51,7 @@ DRIVER = textwrap.dedent("""
             media.play_dtmf(arg)
         elif cmd == "quit":
             break
-        media._devices._worker.call(lambda: None)     # the streams are open (or closed) now
+        media._devices._worker.call(lambda: None, timeout=60)   # the streams are open (or closed) now
         print("OK", flush=True)
     media.stop()
     ep.libDestroy()
