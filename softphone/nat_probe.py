@@ -96,17 +96,27 @@ def _attr(t: int, value: bytes) -> bytes:
     return struct.pack("!HH", t, len(value)) + value + b"\0" * (-len(value) % 4)
 
 
-def encode(msg: Message, *, key: bytes | None = None, fingerprint: bool = True) -> bytes:
-    """The message on the wire; with ``key`` a MESSAGE-INTEGRITY (HMAC-SHA1) is added, then a FINGERPRINT."""
-    body = b"".join(_attr(t, v) for t, v in msg.attrs)
+def integrity(data: bytes, key: bytes) -> bytes:
+    """MESSAGE-INTEGRITY of a message so far (header and attributes): HMAC-SHA1 with the header's length
+    counting the integrity attribute itself."""
+    head = data[:2] + struct.pack("!H", len(data) - 20 + 24) + data[4:]
+    return hmac.new(key, head, hashlib.sha1).digest()
+
+
+def fingerprint(data: bytes) -> bytes:
+    """FINGERPRINT of a message so far: CRC-32 xor 0x5354554e, the length counting the fingerprint."""
+    head = data[:2] + struct.pack("!H", len(data) - 20 + 8) + data[4:]
+    return struct.pack("!I", (zlib.crc32(head) ^ 0x5354554E) & 0xFFFFFFFF)
+
+
+def encode(msg: Message, *, key: bytes | None = None, with_fingerprint: bool = True) -> bytes:
+    """The message on the wire; with ``key`` a MESSAGE-INTEGRITY is added, then a FINGERPRINT."""
+    data = struct.pack("!HHI", msg.type, 0, MAGIC) + msg.txid + b"".join(_attr(t, v) for t, v in msg.attrs)
     if key is not None:
-        head = struct.pack("!HHI", msg.type, len(body) + 24, MAGIC) + msg.txid
-        body += _attr(MESSAGE_INTEGRITY, hmac.new(key, head + body, hashlib.sha1).digest())
-    if fingerprint:
-        head = struct.pack("!HHI", msg.type, len(body) + 8, MAGIC) + msg.txid
-        crc = (zlib.crc32(head + body) ^ 0x5354554E) & 0xFFFFFFFF
-        body += _attr(FINGERPRINT, struct.pack("!I", crc))
-    return struct.pack("!HHI", msg.type, len(body), MAGIC) + msg.txid + body
+        data += _attr(MESSAGE_INTEGRITY, integrity(data, key))
+    if with_fingerprint:
+        data += _attr(FINGERPRINT, fingerprint(data))
+    return data[:2] + struct.pack("!H", len(data) - 20) + data[4:]
 
 
 def decode(data: bytes) -> Message:
