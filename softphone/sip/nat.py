@@ -14,9 +14,10 @@ Defaults that hold without any NAT setting (a rep behind a home router and a hos
   SIP outbound (RFC 5626) offered on TCP/TLS. STUN is never used for SIP: the registrar's answer is exact for
   the very flow a call will use, a STUN answer is not (symmetric NATs), and a dead STUN server would hold up
   the transport.
-* media: with no STUN/ICE the SDP carries the public address the registrar saw (``sdpNatRewriteUse``), which is
-  right behind the usual port-preserving router and harmless where the PBX relays media (it ignores the SDP
-  address and latches); RTP keep-alives hold the media mapping while a call is on hold.
+* media: unless STUN answers (or ICE runs) the SDP carries the public address the registrar saw
+  (``sdpNatRewriteUse``), which is right behind the usual port-preserving router and harmless where the PBX
+  relays media (it ignores the SDP address and latches); RTP keep-alives hold the media mapping while a call is
+  on hold.
 * ICE when asked for, and whenever TURN is configured (pjsua only relays through TURN inside ICE). STUN for
   media when the account lists servers.
 * after a network change (:mod:`softphone.sip.netwatch`): re-register, then re-INVITE each call with new media
@@ -104,8 +105,9 @@ def configure_account(acfg: Any, a: AccountConfig, *, bind_address: str | None =
     nat.contactRewriteMethod = _CONTACT_REWRITE_NO_UNREG | _CONTACT_REWRITE_ALWAYS_UPDATE
     nat.viaRewriteUse = 1
     nat.sipOutboundUse = 1
-    # the public address from the registrar in the SDP, unless STUN/ICE find a better one
-    nat.sdpNatRewriteUse = 0 if (a.stun_servers or uses_ice(a)) else 1
+    # the public address the registrar saw goes into the SDP where nothing better is known: pjsua prefers a
+    # working STUN answer, and ICE has candidates of its own
+    nat.sdpNatRewriteUse = 0 if uses_ice(a) else 1
     nat.iceEnabled = uses_ice(a)
     if nat.iceEnabled:
         nat.iceAggressiveNomination = True

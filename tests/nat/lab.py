@@ -28,7 +28,7 @@ from tests.nat.topology import NatKind, Topology, TopologyError, require_netns, 
 from tests.peers import wait_for
 
 AUDIO_INSTALL = "apt-get install pulseaudio pulseaudio-utils (or run `make test`)"
-MAPPING_TIMEOUT_S = 4         # the rep's router forgets an idle UDP mapping after this long
+MAPPING_TIMEOUT_S = 3         # the rep's router forgets an idle UDP mapping after this long
 KEEPALIVE_S = 2               # the rep's keep-alive interval in the lab (shorter than the mapping timeout)
 
 
@@ -168,7 +168,7 @@ class Lab:
     def hang_up(self) -> None:
         phones.hang_up_all(*self.engines.values())
 
-    def restart_router(self, user: str, timeout: float = 30) -> str:
+    def restart_router(self, user: str, timeout: float = 15) -> str:
         """Restart the rep's router with ports it never used before, then wait until the PBX would send calls
         for ``user`` through the new mapping (the phone re-registered); returns that contact."""
         before = set(self.pbx.contacts(user))

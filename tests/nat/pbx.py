@@ -248,7 +248,7 @@ class Coturn:
         args = ["turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint", "--lt-cred-mech",
                 f"--realm={TURN_REALM}", f"--user={TURN_USER}:{TURN_PASSWORD}", f"--listening-ip={self.ip}",
                 f"--relay-ip={self.ip}", f"--listening-port={TURN_PORT}",
-                "--min-port=40000", "--max-port=40999", "--log-file=stdout", "--simple-log", "--no-stdout-log",
+                "--min-port=40000", "--max-port=40999", "--log-file=stdout", "--simple-log", "--no-stdout-log", "--verbose",
                 f"--pidfile={self.dir / 'turnserver.pid'}", f"--userdb={self.dir / 'turndb'}"]
         if self.refuse:
             args.append("--no-udp-relay")      # every UDP allocation answered 442 (Unsupported Transport)

@@ -180,7 +180,7 @@ def test_call_that_cannot_move_after_a_restart_ends_failed_with_a_reason(lab: La
     home_id, _ = _call_refusing_moves(lab)
     lab.restart_router("rep")
     lab.keep_engines()
-    ended = home.wait_call(lambda c: c["call_id"] == home_id and c["state"] == "TERMINATED", 30,
+    ended = home.wait_call(lambda c: c["call_id"] == home_id and c["state"] == "TERMINATED", 20,
                            what="the stranded call to end")
     assert ended["end_status"] == "FAILED", ended
     assert "network" in (ended.get("reason") or "").lower(), ended

@@ -45,12 +45,22 @@ def test_stun_ice_and_turn_from_the_account() -> None:
     nat.configure_account(acfg, a, turn_password="s3cret")
     n = acfg.natConfig
     assert n.mediaStunUse == pj.PJSUA_STUN_USE_DEFAULT
-    assert n.sdpNatRewriteUse == 0                      # STUN/ICE know better than the registrar's Via
+    assert n.sdpNatRewriteUse == 0                      # ICE has candidates of its own
     assert n.iceEnabled and n.turnEnabled               # TURN only works inside ICE in pjsua
     assert n.turnServer == "turn.example.com:3478"
     assert n.turnConnType == pj.PJ_TURN_TP_TCP
     assert (n.turnUserName, n.turnPassword, n.turnPasswordType) == ("rep", "s3cret", 0)
     assert n.udpKaIntervalSec == 20
+
+
+def test_stun_alone_keeps_the_registrars_view_as_fallback() -> None:
+    """pjsua uses a STUN answer when it has one; should STUN fail, the SDP gets the address the registrar saw
+    rather than the private one."""
+    acfg = pj.AccountConfig()
+    nat.configure_account(acfg, account(stun_servers=["stun.example.com"]))
+    assert acfg.natConfig.mediaStunUse == pj.PJSUA_STUN_USE_DEFAULT
+    assert acfg.natConfig.sdpNatRewriteUse == 1
+    assert not acfg.natConfig.iceEnabled
 
 
 def test_turn_port_kept_and_ipv6_host() -> None:

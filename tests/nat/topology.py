@@ -202,8 +202,12 @@ class Topology:
               stdout: Any = None, stdin: Any = None, text: bool = False, cwd: Path | None = None,
               ) -> subprocess.Popen[Any]:
         """Start ``args`` inside ``ns`` in its own session; stopped by ``close()`` unless stopped before."""
-        out = stdout if stdout is not None else (log.open("ab") if log else subprocess.DEVNULL)
-        err = subprocess.STDOUT if log and stdout is None else (log.open("ab") if log else subprocess.DEVNULL)
+        if stdout is not None:
+            out, err = stdout, subprocess.STDOUT
+        elif log is not None:
+            out, err = log.open("ab"), subprocess.STDOUT
+        else:
+            out = err = subprocess.DEVNULL
         p: subprocess.Popen[Any] = subprocess.Popen(
             [*ns.prefix(), *args], stdout=out, stderr=err, stdin=stdin if stdin is not None else subprocess.DEVNULL,
             env=env, text=text, cwd=cwd or self.workdir, start_new_session=True)
