@@ -178,7 +178,11 @@ def hang_up_all(*engines: NsEngine) -> None:
                 eng.ctl("hangup", call_id=c["call_id"])
     for eng in engines:
         with contextlib.suppress(Exception):
-            wait_for(lambda e=eng: not e.status()["calls"], 10, interval=0.1, what="calls gone")
+            _wait_no_calls(eng)
+
+
+def _wait_no_calls(eng: NsEngine) -> None:
+    wait_for(lambda: not eng.status()["calls"], 10, interval=0.1, what="calls gone")
 
 
 def store_turn_password(eng: EngineProcess, account: str, password: str) -> None:

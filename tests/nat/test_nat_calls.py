@@ -198,8 +198,10 @@ def _call_refusing_moves(lab: Lab) -> tuple[str, str]:
 
 def test_lab_refuses_to_run_without_root_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     """Not root (or no netns) must fail the suite with what to do, never skip it."""
+    import os
+
     from tests.nat import topology
 
-    monkeypatch.setattr(topology.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(TopologyError, match="need root"):
         topology.require_netns()

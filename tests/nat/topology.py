@@ -162,8 +162,8 @@ class Topology:
         self._addr(self.router2, "wan0", FAR_ROUTER_PUBLIC)
         self._addr(self.router2, "lan0", FAR_GW)
         self._addr(self.far, "eth0", FAR_IP, FAR_GW)
-        for r in (self.router, self.router2):
-            r.sysctl("net.ipv4.ip_forward", 1)
+        for router in (self.router, self.router2):
+            router.sysctl("net.ipv4.ip_forward", 1)
         # no IPv6 anywhere: nothing should find a way around the NAT
         for ns in self.namespaces:
             ns.sysctl("net.ipv6.conf.all.disable_ipv6", 1)
@@ -275,6 +275,13 @@ class Topology:
             "    }\n"
             "}\n"
             "table ip filter {\n"
+            # like a home router: nothing from the internet reaches the router itself unasked (dropped before
+            # conntrack confirms it, so such a packet never holds a port the NAT would otherwise map)
+            "    chain input {\n"
+            "        type filter hook input priority filter; policy accept;\n"
+            '        iifname "wan0" ct state established,related accept\n'
+            '        iifname "wan0" drop\n'
+            "    }\n"
             "    chain forward {\n"
             "        type filter hook forward priority filter; policy drop;\n"
             "        ct state established,related accept\n"
