@@ -549,7 +549,9 @@ def suggest(rep: NatReport, *, turn_configured: bool, ice: bool) -> list[str]:
 
 def turn_password_key(account: str) -> str:
     """The keyring key of an account's TURN password (``softphone account set-password NAME --turn``)."""
-    return f"{account}:turn"
+    from softphone.accounts import turn_key
+
+    return turn_key(account)
 
 
 def _account_has_nat(a: AccountConfig) -> bool:

@@ -29,6 +29,8 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pjsua2 as pj
@@ -37,7 +39,7 @@ from softphone.config import AccountConfig
 from softphone.nat_probe import turn_password_key
 
 __all__ = ["REINVITE_ON_CHANGE", "TURN_TP", "EndpointNat", "configure_account", "set_connection_keepalive",
-           "turn_password_key", "uses_ice"]
+           "turn_password_key", "uses_ice", "verify_turn", "without_turn"]
 
 log = logging.getLogger(__name__)
 
@@ -58,39 +60,72 @@ def uses_ice(a: AccountConfig) -> bool:
 
 class EndpointNat:
     """The endpoint-wide part of the accounts' NAT settings, kept as accounts are added at run time: pjsua has
-    one STUN list and one TCP/TLS keep-alive interval for all accounts. Used on the SIP thread only."""
+    one STUN list and one TCP/TLS keep-alive interval for all accounts.
 
-    def __init__(self) -> None:
-        self.stun: list[str] = []
+    pjsua only ever gets STUN servers that answered a quick probe of our own (:mod:`softphone.nat_probe`, off the
+    SIP thread): given one that does not answer, pjsua blocks every new call until its own resolution times out
+    (about 25 s) and then fails the call. Until a server has answered, calls go out with the address the
+    registrar saw in their SDP."""
+
+    def __init__(self, submit: Callable[[Callable[[], None]], None] | None = None,
+                 answers: Callable[[str], str] | None = None) -> None:
+        self.stun: list[str] = []                 # what pjsua uses (answered our probe)
+        self.unreachable: dict[str, str] = {}     # server -> why not
+        self._wanted: list[str] = []
+        self._submit = submit or (lambda job: job())
+        self._answers = answers or _stun_problem
         self.connection_keepalive: int | None = None
 
     def configure(self, ua_config: Any) -> None:
         """Before ``libInit`` (``EpConfig.uaConfig``)."""
-        # a STUN server that does not answer must never stop the endpoint or a call (calls go out without it)
+        # a STUN server that stops answering must never stop the endpoint or a call
         ua_config.stunIgnoreFailure = True
         ua_config.stunTryIpv6 = False
         # no "a=X-nat" in our SDP (it tells a stranger about our network) and no NAT-type probe at start
         ua_config.natTypeInSdp = 0
-        for s in self.stun:
-            ua_config.stunServer.append(s)
 
     def account_added(self, ep: Any, a: AccountConfig) -> None:
-        """Before the account is created: its STUN servers join the endpoint's list, and TCP/TLS connections get
-        its keep-alive interval when that is the shortest so far."""
-        new = [s for s in a.stun_servers if s not in self.stun]
+        """Before the account is created (SIP thread): its STUN servers are probed in the background and join
+        the endpoint's list once they answer; TCP/TLS connections get its keep-alive interval when that is the
+        shortest so far."""
+        new = [s for s in a.stun_servers if s not in self._wanted]
         if new and ep is not None:
-            self.stun += new
-            vec = pj.StringVector()
-            for s in self.stun:
-                vec.append(s)
-            try:
-                ep.natUpdateStunServers(vec, False)      # resolved in the background
-            except pj.Error as exc:
-                log.warning("STUN servers %s not usable: %s", ", ".join(new), exc.reason)
+            self._wanted += new
+            threading.Thread(target=self._probe, args=(ep, new), name="stun-probe", daemon=True).start()
         if a.transport in ("tcp", "tls") and a.keepalive_s > 0:
             current = self.connection_keepalive
             if (current is None or a.keepalive_s < current) and set_connection_keepalive(a.keepalive_s):
                 self.connection_keepalive = a.keepalive_s
+
+    def _probe(self, ep: Any, servers: list[str]) -> None:
+        working = []
+        for s in servers:
+            problem = self._answers(s)
+            if problem:
+                self.unreachable[s] = problem
+                log.warning("STUN server %s not used: %s (calls go out without it)", s, problem)
+            else:
+                working.append(s)
+        if working:
+            self._submit(lambda: self._use(ep, working))
+
+    def _use(self, ep: Any, servers: list[str]) -> None:
+        self.stun += [s for s in servers if s not in self.stun]
+        vec = pj.StringVector()
+        for s in self.stun:
+            vec.append(s)
+        try:
+            ep.natUpdateStunServers(vec, False)      # pjsua resolves them in the background
+        except pj.Error as exc:
+            log.warning("STUN servers %s not usable: %s", ", ".join(servers), exc.reason)
+
+
+def _stun_problem(server: str) -> str:
+    """Empty when ``server`` answers a STUN Binding request, else why not."""
+    from softphone import nat_probe
+
+    result = nat_probe.stun_query(server)
+    return "" if result.mapped is not None else (result.error or "no answer")
 
 
 def configure_account(acfg: Any, a: AccountConfig, *, bind_address: str | None = None,
@@ -137,6 +172,32 @@ def configure_account(acfg: Any, a: AccountConfig, *, bind_address: str | None =
         nat.contactRewriteUse = 0
         nat.viaRewriteUse = 0
         nat.sdpNatRewriteUse = 0
+
+
+def verify_turn(a: AccountConfig, turn_password: str | None, on_unusable: Callable[[str], None]) -> None:
+    """Ask the account's TURN server for a relay in the background; when it cannot give one (unreachable, the
+    password refused, allocations refused) call ``on_unusable(why)`` from that thread, so the engine can turn
+    TURN off for the account: pjsua would otherwise hold every new call's INVITE until its own allocation
+    attempt times out (about 8 s for a server that does not answer)."""
+    if a.turn_server is None:
+        return
+
+    def run() -> None:
+        from softphone import nat_probe
+
+        t = nat_probe.turn_check(a.turn_server or "", a.turn_transport, a.turn_username, turn_password)
+        if t.relayed is None:
+            why = f"{t.error_code} {t.error}".strip() if t.error_code else t.error
+            log.warning("account %s: TURN server %s gives no relay (%s): calls go out without it", a.name,
+                        a.turn_server, why)
+            on_unusable(why)
+
+    threading.Thread(target=run, name="turn-probe", daemon=True).start()
+
+
+def without_turn(acfg: Any) -> None:
+    """What ``verify_turn``'s ``on_unusable`` changes before ``Account.modify``: ICE stays as configured."""
+    acfg.natConfig.turnEnabled = False
 
 
 # ------------------------------------------------------------------ TCP/TLS keep-alive (pjsip_cfg)

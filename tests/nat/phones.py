@@ -190,8 +190,8 @@ def store_turn_password(eng: EngineProcess, account: str, password: str) -> None
     read from stdin: secrets never go on a command line."""
     import subprocess
 
-    code = ("import sys; from softphone import secrets; from softphone.sip.nat import turn_password_key; "
-            f"secrets.set_password(turn_password_key({account!r}), sys.stdin.read().strip())")
+    code = ("import sys; from softphone import secrets; from softphone.accounts import turn_key; "
+            f"secrets.set_password(turn_key({account!r}), sys.stdin.read().strip())")
     r = subprocess.run([sys.executable, "-c", code], env=eng.env, cwd=ROOT, input=password + "\n",
                        capture_output=True, text=True, timeout=60)
     if r.returncode != 0:

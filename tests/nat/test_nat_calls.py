@@ -16,6 +16,8 @@ import pytest
 
 from tests.nat import phones
 from tests.nat.lab import MAPPING_TIMEOUT_S, Lab, settle
+from tests.nat.pbx import TURN_PASSWORD, TURN_USER, Coturn
+from tests.nat.phones import HOME_SIDE, NsEngine, nat_account, phone_config
 from tests.nat.topology import ROUTER_PUBLIC, STRANGER_IP, NatKind, TopologyError
 from tests.peers import wait_for
 
@@ -40,6 +42,7 @@ NETWORK_WATCHED = "NetWatch(" in _engine_source()
 needs_turn_password = pytest.mark.xfail(
     not TURN_PASSWORD_WIRED, strict=True,
     reason="engine/app do not pass the keyring's TURN password to nat.configure_account yet (issue 13 report)")
+NAT_CHECKED = "softphone.nat_probe" in _engine_source() and "verify_turn(" in _engine_source()
 needs_netwatch = pytest.mark.xfail(
     not NETWORK_WATCHED, strict=True,
     reason="engine does not run softphone.sip.netwatch yet (issue 13 report: engine hooks)")
@@ -194,6 +197,47 @@ def _call_refusing_moves(lab: Lab) -> tuple[str, str]:
     home.ctl("answer", call_id=inc["call_id"])
     phones.wait_established(home, inc["call_id"])
     return str(inc["call_id"]), cid
+
+
+@pytest.mark.xfail(not (NAT_CHECKED and TURN_PASSWORD_WIRED), strict=True,
+                   reason="engine NAT check service / TURN verification not wired yet (issue 13 report)")
+def test_bad_stun_and_turn_settings_are_told_and_calls_still_carry_audio(lab: Lab) -> None:
+    """An unreachable STUN and TURN server, a wrong TURN password and a TURN server that refuses allocations:
+    each is told to the rep (a notice: the window and widget show it) and the account's calls go out anyway,
+    with audio both ways through the PBX's relay."""
+    nowhere = "198.51.100.77:3478"           # on the wan, nothing listens there
+    refusing = Coturn(lab.topo, lab.workdir / "turn-refusing-calls", refuse_allocations=True).start()
+    turn = {"ice": True, "turn_username": TURN_USER, "keepalive_s": lab.keepalive_s}
+    accounts = {"unreachable": nat_account("unreachable", "unreach", lab.pbx, stun_servers=[nowhere],
+                                           turn_server=nowhere, **turn),
+                "wrongpass": nat_account("wrongpass", "wrongpass", lab.pbx, turn_server=lab.turn.address, **turn),
+                "refused": nat_account("refused", "refused", lab.pbx, turn_server=refusing.address, **turn)}
+    eng = NsEngine(lab.topo.home, lab.workdir / "home-bad-nat", phone_config(*accounts.values(), side=HOME_SIDE),
+                   lab.pulse)
+    for name in ("wrongpass", "refused"):
+        phones.store_turn_password(eng, name, "not-the-password" if name == "wrongpass" else TURN_PASSWORD)
+    try:
+        eng.start()
+        for name in accounts:
+            eng.wait_registration(name)
+        want = {"nat_stun_unreachable", "nat_turn_unreachable", "nat_turn_auth", "nat_turn_refused"}
+
+        def told() -> set[str]:
+            return want & {e.get("code") for e in eng.events if e.get("type") == "notice"}
+        wait_for(lambda: told() == want, 20, what=f"notices {want}")
+        far = lab.far()
+        with lab.ears() as ears:
+            for name in accounts:
+                cid = phones.dial(eng, lab.pbx.uri("far"), name)
+                inc = phones.wait_incoming(far)
+                far.ctl("answer", call_id=inc["call_id"])
+                phones.wait_established(eng, cid)
+                settle()
+                phones.assert_audio_both_ways(phones.audio_both_ways(*ears), f"account {name}")
+                phones.hang_up_all(eng, far)
+    finally:
+        eng.stop()
+        refusing.stop()
 
 
 def test_lab_refuses_to_run_without_root_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -87,8 +87,14 @@ def test_keepalives_off() -> None:
     assert probe_interval(0) == 0
 
 
-def test_endpoint_settings_and_stun_list_grow_with_accounts() -> None:
-    en = nat.EndpointNat()
+def test_endpoint_settings_and_only_answering_stun_servers_reach_pjsua() -> None:
+    """A STUN server that does not answer would make pjsua block each new call until its resolution times out
+    and then fail it: only servers that answered our own probe are handed over."""
+    import time
+
+    jobs: list[Callable[[], None]] = []
+    answers = {"a.example:3478": "", "b.example": "", "dead.example": "no answer within 1.5 s"}
+    en = nat.EndpointNat(submit=jobs.append, answers=lambda s: answers[s])
     ua = pj.UaConfig()
     en.configure(ua)
     assert ua.stunIgnoreFailure is True and ua.natTypeInSdp == 0 and list(ua.stunServer) == []
@@ -102,10 +108,16 @@ def test_endpoint_settings_and_stun_list_grow_with_accounts() -> None:
             self.updates.append(list(servers))
 
     ep = Ep()
-    en.account_added(ep, account(stun_servers=["a.example:3478"]))
+    en.account_added(ep, account(stun_servers=["a.example:3478", "dead.example"]))
     en.account_added(ep, account(stun_servers=["a.example:3478", "b.example"]))
     en.account_added(ep, account())
-    assert ep.updates == [["a.example:3478"], ["a.example:3478", "b.example"]]
+    deadline = time.monotonic() + 5
+    while len(jobs) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for job in jobs:              # what the SIP thread runs
+        job()
+    assert sorted(ep.updates[-1]) == ["a.example:3478", "b.example"]
+    assert en.unreachable == {"dead.example": "no answer within 1.5 s"}
 
 
 def test_tcp_tls_keepalive_reaches_pjsip_settings() -> None:
