@@ -14,7 +14,7 @@ import numpy as np
 
 from tests.quality.speech import RATE
 
-MIN_MATCH = 0.6   # envelope correlation below this: what was heard is not the speech that was sent
+MIN_MATCH = 0.4   # envelope correlation below this: not the speech that was sent (unrelated speech or noise: ~0.1)
 
 
 class NoSpeechHeard(AssertionError):
