@@ -57,6 +57,18 @@ def test_outbound_call_from_behind_the_nat_has_audio_both_ways(lab: Lab) -> None
     lab.hang_up()
 
 
+def test_outbound_call_with_direct_media_through_a_cone_nat_needs_no_setting(lab: Lab) -> None:
+    """A PBX that passes the SDP through (no media relay), the far end behind its own router: with no NAT setting
+    at all the rep's SDP must name the public address the registrar saw (the router keeps ports), or the far end
+    sends its audio into the void."""
+    lab.both()
+    with lab.ears() as (home_ears, far_ears):
+        lab.call_far_from_home("rep", relay=False)
+        settle()
+        phones.assert_audio_both_ways(phones.audio_both_ways(home_ears, far_ears), lab.topo.mappings())
+    lab.hang_up()
+
+
 def test_inbound_call_long_after_registration_rings_and_has_audio(lab: Lab) -> None:
     """Three mapping lifetimes after the last REGISTER, only keep-alives can have held the router's mapping."""
     home, _ = lab.both()
@@ -91,6 +103,7 @@ def test_stranger_invites_to_the_mapped_port_ring_nothing(lab: Lab) -> None:
     try:
         _scan(lab, sip_port, scanners=True)
         wait_for(lambda: home.status()["inbound"]["rejected"] > refused, 10, what="the phone refusing the stranger")
+        assert str(home.status()["inbound"]["last_source"]).startswith(STRANGER_IP + ":")
     finally:
         lab.topo.clear_forwards()
     rang = [e for e in home.events[seen:] if e.get("type") == "call" and e["call"]["direction"] == "inbound"]

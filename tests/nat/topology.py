@@ -157,7 +157,9 @@ class Topology:
         self._addr(self.home, "eth0", HOME_IP, HOME_GW)
         self._addr(self.router, "lan0", HOME_GW)
         self._addr(self.router, "wan0", ROUTER_PUBLIC)
-        for ip in (PBX_IP, TURN_IP, TURN_ALT_IP, TURN_REFUSING_IP, STRANGER_IP):
+        # the stranger's address first: it is the source of anything in the wan that does not bind (scanners
+        # that ignore their bind option), never the PBX's, whose address the phone trusts
+        for ip in (STRANGER_IP, PBX_IP, TURN_IP, TURN_ALT_IP, TURN_REFUSING_IP):
             self.wan.run("ip", "addr", "add", f"{ip}/{WAN_PREFIX}", "dev", "br0")
         self._addr(self.router2, "wan0", FAR_ROUTER_PUBLIC)
         self._addr(self.router2, "lan0", FAR_GW)
