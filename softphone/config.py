@@ -13,11 +13,11 @@ import os
 import re
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from softphone import paths
 from softphone.core.sipuri import SIP_URI as _SIP_ADDR
@@ -268,14 +268,24 @@ class Settings(_Strict):
         return not any(a.enabled for a in self.accounts)
 
 
-class Environment(BaseSettings):
-    """Process-level overrides: file locations and development origins."""
-
-    model_config = SettingsConfigDict(env_prefix="SOFTPHONE_", extra="ignore")
+@dataclass(frozen=True)
+class Environment:
+    """Process-level overrides: file locations and development origins (``SOFTPHONE_CONFIG``,
+    ``SOFTPHONE_DATA_DIR``, ``SOFTPHONE_ALLOWED_ORIGINS``). Read straight from the environment: three strings
+    do not need a settings framework loaded into every process."""
 
     config: Path | None = None
     data_dir: Path | None = None
     allowed_origins: str = ""
+
+    @classmethod
+    def from_environ(cls) -> Environment:
+        def path(name: str) -> Path | None:
+            value = os.environ.get(name, "").strip()
+            return Path(value).expanduser() if value else None
+
+        return cls(path("SOFTPHONE_CONFIG"), path("SOFTPHONE_DATA_DIR"),
+                   os.environ.get("SOFTPHONE_ALLOWED_ORIGINS", ""))
 
     @property
     def config_path(self) -> Path:
@@ -291,7 +301,7 @@ class Environment(BaseSettings):
 
 
 def environment() -> Environment:
-    return Environment()
+    return Environment.from_environ()
 
 
 def data_dir() -> Path:

@@ -186,12 +186,10 @@ class _Call(pj.Call):  # type: ignore[misc]
         # Last moment the stream (and its conference slot) exists: keep its RTCP figures for history, and
         # disconnect the devices now. After this pjsua2 frees the slot; touching the call's AudioMedia later
         # would disconnect whatever port reuses that slot number.
-        record = getattr(self.engine.media, "record_quality", None)
-        if record is not None:
-            try:
-                record(self.call_id, self, int(prm.streamIdx))
-            except Exception:
-                log.exception("record_quality")
+        try:
+            self.engine.media.record_quality(self.call_id, self, int(prm.streamIdx))
+        except Exception:
+            log.exception("record_quality")
         try:
             self.engine.media.call_media_inactive(self.call_id)
         except Exception:
