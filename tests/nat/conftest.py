@@ -26,3 +26,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labmod.Lab]:
             yield the_lab
     except TopologyError as exc:
         pytest.fail(f"the NAT lab cannot be built here: {exc}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _router_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that changed the rep's router (symmetric NAT, new port ranges after a restart, port forwards) leaves
+    it as a home router is by default: port-preserving, port-restricted, nothing forwarded."""
+    yield
+    if "lab" in request.fixturenames:
+        request.getfixturevalue("lab").reset_router()

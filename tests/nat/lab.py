@@ -118,6 +118,14 @@ class Lab:
                 eng.wait_registration(name, timeout=20)
         return home, far
 
+    def reset_router(self) -> None:
+        """Back to the default router (port-preserving cone, no forwards) if a test changed it."""
+        t = self.topo
+        if t.forwards:
+            t.clear_forwards()
+        if t.nat is not NatKind.PORT_RESTRICTED or t.port_range is not None:
+            t.set_nat(NatKind.PORT_RESTRICTED)
+
     def keep_engines(self) -> None:
         """The running engines followed the router's change themselves (a test proved it): keep them."""
         for key in self.engines:
