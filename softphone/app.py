@@ -47,6 +47,7 @@ OPTIONAL_SERVICES: list[tuple[str, str]] = [
     ("softphone.widget.service", "WidgetService"),
     ("softphone.hubspot.logging_service", "LoggingService"),
     ("softphone.headset.service", "HeadsetService"),
+    ("softphone.nat_probe", "NatCheckService"),
 ]
 
 
@@ -224,7 +225,7 @@ class Engine:
                 pending.discard(a.name)
                 self._phone.handle(SipRegistration(a.name, RegState.FAILED, None, unusable[a.name]))
                 continue
-            sip.add_account(a, passwords.get(a.name))
+            sip.add_account(a, passwords.get(a.name), _turn_password(a))
         if not pending:
             reg_done.set()
         with contextlib.suppress(asyncio.TimeoutError):
@@ -336,7 +337,7 @@ class Engine:
             except SoftphoneError as exc:
                 self._phone.handle(SipRegistration(a.name, RegState.FAILED, None, exc.message))
                 return
-            self._sip.add_account(a, password)
+            self._sip.add_account(a, password, _turn_password(a))
 
     async def stop(self) -> None:
         for svc in reversed(self.services):
@@ -385,7 +386,22 @@ class Engine:
         if self._sip is not None:
             st["inbound"] = self._sip.inbound_status()
             st["sip_transports"] = dict(self._sip.transport_info)
+            st["nat"] = self._sip.nat_status()
+            st["stun"] = self._sip.stun_status()
         st["services"] = [s.name for s in self.services]
         st.update(self.describe())
         return st
 
+
+def _turn_password(a: AccountConfig) -> str | None:
+    """The account's TURN password from the keyring (``account set-password NAME --turn``); without it TURN is
+    tried with none (the NAT check tells the rep the server refused)."""
+    if not (a.turn_server and a.turn_username):
+        return None
+    from softphone.accounts import turn_key
+
+    try:
+        return secrets.read_password(turn_key(a.name))
+    except SoftphoneError as exc:
+        log.warning("account %s: TURN password unreadable: %s", a.name, exc.message)
+        return None

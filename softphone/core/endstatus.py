@@ -17,13 +17,18 @@ def end_status(
     cancelled_by_us: bool = False,
     declined_by_us: bool = False,
     timed_out: bool = False,
+    connection_lost: bool = False,
 ) -> CallEndStatus:
     """Map how a call ended to the SDK status.
 
     ``cancelled_by_us`` wins over the 487 the stack reports after our CANCEL; ``timed_out`` is our own
     no-answer timer. Inbound calls never answered are MISSED unless the rep declined them (REJECTED).
-    Anything unrecognised — other 4xx-6xx, transport and TLS errors (no code) — is FAILED.
+    ``connection_lost``: the network under the call changed and it could not be moved (answered or not, the
+    conversation was cut: FAILED). Anything unrecognised — other 4xx-6xx, transport and TLS errors (no code) —
+    is FAILED.
     """
+    if connection_lost:
+        return CallEndStatus.FAILED
     if answered:
         return CallEndStatus.COMPLETED
     if direction is Direction.INBOUND:

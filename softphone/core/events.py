@@ -113,6 +113,23 @@ class SipBusyIncoming:
 
 
 @dataclass(frozen=True)
+class SipConnectionLost:
+    """The network under a live call changed and its media never came back (the far end refused or never
+    answered the re-INVITE that moves it): the call must end with a reason, not stay up in silence."""
+
+    call_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SipNetworkChanged:
+    """The path to the accounts' servers changed (router restart, new address): pjsua re-registers and moves
+    the live calls; the rep is told."""
+
+    why: str
+
+
+@dataclass(frozen=True)
 class SipRegistration:
     account: str
     state: RegState

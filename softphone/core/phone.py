@@ -39,9 +39,11 @@ from softphone.core.events import (
     RegState,
     SipBusyIncoming,
     SipCallProgress,
+    SipConnectionLost,
     SipDtmfReceived,
     SipIncomingCall,
     SipMediaUpdate,
+    SipNetworkChanged,
     SipNewCall,
     SipRegistration,
     SipTransferProgress,
@@ -78,6 +80,7 @@ class _Flags:
     dnd: bool = False                  # refused on arrival (do-not-disturb or no free line)
     transfer_to: tuple[str, bool] | None = None   # (who, attended) while a transfer is under way
     refusal: str = ""
+    lost: str = ""                     # why the network lost the call (it ends FAILED with this reason)
 
 
 class Phone:
@@ -362,6 +365,11 @@ class Phone:
             self._on_transfer(event)
         elif isinstance(event, SipBusyIncoming):
             self._on_busy_incoming(event)
+        elif isinstance(event, SipConnectionLost):
+            self._on_connection_lost(event)
+        elif isinstance(event, SipNetworkChanged):
+            self._publish(Notice("warning", "The network changed: reconnecting the phone line and live calls.",
+                                 "network_changed"))
         else:
             log.warning("unknown SIP event %r", event)
 
@@ -461,9 +469,12 @@ class Phone:
                 cancelled_by_us=flags.cancelled_by_us,
                 declined_by_us=flags.declined_by_us and not flags.dnd,
                 timed_out=flags.timed_out,
+                connection_lost=bool(flags.lost),
             )
             if flags.dnd:
                 changes["reason"] = flags.refusal
+            if flags.lost:
+                changes["reason"] = flags.lost
             changes["held"] = False
         new = self._update(snap, **changes)
         if new.state is CallState.TERMINATED:
@@ -472,7 +483,7 @@ class Phone:
             self._ended[new.call_id] = new
             while len(self._ended) > 50:
                 self._ended.pop(next(iter(self._ended)))
-            if new.sip_code and new.end_status is CallEndStatus.FAILED:
+            if new.sip_code and new.end_status is CallEndStatus.FAILED and not flags.lost:
                 why = new.reason or f"SIP {new.sip_code}"
                 self._publish(Notice("error", f"Call to {new.remote} failed: {why}", "sip_failure", new.call_id))
 
@@ -491,6 +502,16 @@ class Phone:
             self._sip.hangup(ev.call_id)
         else:
             self._publish(Notice("error", f"Transfer failed (SIP {ev.sip_code}).", "transfer_failed", ev.call_id))
+
+    def _on_connection_lost(self, ev: SipConnectionLost) -> None:
+        """The call could not follow a network change: end it (BYE) as FAILED with the reason, never a silent
+        line left up."""
+        snap = self._calls.get(ev.call_id)
+        if snap is None or not snap.active:
+            return
+        self._flags[ev.call_id].lost = ev.reason
+        self._publish(Notice("error", f"Call with {snap.remote} lost: {ev.reason}.", "call_lost", ev.call_id))
+        self._sip.hangup(ev.call_id)
 
     def _no_answer_timeout(self, call_id: str) -> None:
         """Outbound: nobody picked up (NO_ANSWER). Inbound: the rep never answered (MISSED; 480 to the caller)."""

@@ -33,10 +33,12 @@ from softphone.core.events import (
     RegState,
     SipBusyIncoming,
     SipCallProgress,
+    SipConnectionLost,
     SipDtmfReceived,
     SipIncomingCall,
     SipLegState,
     SipMediaUpdate,
+    SipNetworkChanged,
     SipNewCall,
     SipRegistration,
     SipTransferProgress,
@@ -55,6 +57,7 @@ from softphone.core.numbers import display_name, display_remote
 from softphone.sip import mediacfg, nat
 from softphone.sip.frontdoor import FrontDoor
 from softphone.sip.media import ConferenceOnlyMedia, MediaBridge
+from softphone.sip.netwatch import NetWatch
 from softphone.worker import Worker
 
 if TYPE_CHECKING:
@@ -116,6 +119,8 @@ class _Account(pj.Account):  # type: ignore[misc]
         self.has_registrar = False
         self.backoff = 0
         self.unregistering = False
+        self.probe_target = ""          # registrar URI the network watch's OPTIONS go to
+        self.keepalive_s = 0
 
     def onRegState(self, prm: Any) -> None:
         try:
@@ -127,11 +132,14 @@ class _Account(pj.Account):  # type: ignore[misc]
                 state = RegState.REGISTERED
                 # the registrar answered from here: calls it relays to us will come from the same place
                 self.engine._learn_peer(self.name, str(prm.rdata.srcAddress))
+                self.engine._watch_path(self, str(prm.rdata.wholeMsg))
             elif self.unregistering or (200 <= code < 300 and int(prm.expiration) == 0):
                 state = RegState.UNREGISTERED
             else:
                 state = RegState.FAILED
                 self.engine._schedule_reregister(self)
+            if state is not RegState.REGISTERED and self.engine.netwatch is not None:
+                self.engine.netwatch.unregistered(self.name)
             self.engine._emit(SipRegistration(self.name, state, code or None, reason if code != 200 else ""))
         except Exception:
             log.exception("onRegState")
@@ -141,6 +149,14 @@ class _Account(pj.Account):  # type: ignore[misc]
             self.engine._on_incoming(self, prm.callId, prm.rdata)
         except Exception:
             log.exception("onIncomingCall")
+
+    def onSendRequest(self, prm: Any) -> None:
+        """The answer (or timeout) of a network-watch OPTIONS probe."""
+        try:
+            if self.engine.netwatch is not None:
+                self.engine.netwatch.on_probe_answer(self.name, prm)
+        except Exception:
+            log.exception("onSendRequest")
 
 
 class _Call(pj.Call):  # type: ignore[misc]
@@ -245,6 +261,9 @@ class SipEngine:
         self._learnt: dict[str, frozenset[Peer]] = {}      # registrar addresses seen answering our REGISTERs
         self._stranger = Verdict.REJECT
         self.refused_in_callback = 0
+        # NAT: the endpoint-wide STUN list and keep-alives; the path watch that moves calls after a change
+        self.nat = nat.EndpointNat(submit=self.submit)
+        self.netwatch: NetWatch | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -277,6 +296,7 @@ class SipEngine:
         cfg.logConfig.writer = self._log_writer
         cfg.logConfig.decor = 0
         mediacfg.configure_endpoint(cfg.medConfig)
+        self.nat.configure(cfg.uaConfig)
         ep.libInit(cfg)
         self.ep = ep
         for name, kind in (("udp", pj.PJSIP_TRANSPORT_UDP), ("tcp", pj.PJSIP_TRANSPORT_TCP),
@@ -310,6 +330,9 @@ class SipEngine:
         self.media.start(ep)
         host, _, port = self.transport_info["udp"].rpartition(":")
         self.front_door.install((host.strip("[]"), int(port)))
+        self.netwatch = NetWatch(ep, self.worker.later, live_calls=self._live_calls,
+                                 on_change=lambda _code, why: self._emit(SipNetworkChanged(why)),
+                                 on_call_lost=lambda cid, why: self._emit(SipConnectionLost(cid, why)))
         log.info("SIP endpoint up: %s", self.transport_info)
 
     def _shutdown(self) -> None:
@@ -321,6 +344,8 @@ class SipEngine:
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline and any(not c.ended for c in self._calls.values()):
             time.sleep(0.02)
+        if self.netwatch is not None:
+            self.netwatch.stop()
         # Run what the callbacks queued (demo-call cleanup) so no Call outlives the library.
         self.worker.drain()
         self._closing = True
@@ -421,10 +446,10 @@ class SipEngine:
 
     # ------------------------------------------------------------------ accounts
 
-    def add_account(self, a: AccountConfig, password: str | None) -> None:
-        self.submit(lambda: self._add_account(a, password))
+    def add_account(self, a: AccountConfig, password: str | None, turn_password: str | None = None) -> None:
+        self.submit(lambda: self._add_account(a, password, turn_password))
 
-    def _add_account(self, a: AccountConfig, password: str | None) -> None:
+    def _add_account(self, a: AccountConfig, password: str | None, turn_password: str | None = None) -> None:
         acfg = pj.AccountConfig()
         ident = a.sip_uri
         if a.display_name:
@@ -453,17 +478,55 @@ class SipEngine:
             acfg.mediaConfig.srtpUse = (pj.PJMEDIA_SRTP_MANDATORY if a.srtp == "mandatory"
                                         else pj.PJMEDIA_SRTP_OPTIONAL)
             acfg.mediaConfig.srtpSecureSignaling = 0
-        nat.configure_account(acfg, a, bind_address=self._bind)
+        nat.configure_account(acfg, a, bind_address=self._bind, turn_password=turn_password)
         if self._listen and not self._bind:
             acfg.mediaConfig.transportConfig.boundAddress = self._listen
         acc = _Account(self, a.name)
         acc.has_registrar = a.registrar is not None
+        acc.probe_target = acfg.regConfig.registrarUri if a.registrar else ""
+        acc.keepalive_s = a.keepalive_s
         self._accounts[a.name] = acc
+        self.nat.account_added(self.ep, a)
         if acc.has_registrar:
             self._emit(SipRegistration(a.name, RegState.REGISTERING))
         acc.create(acfg, False)
+        # a TURN server that gives no relay would hold every INVITE ~8 s: calls then go out without it
+        nat.verify_turn(a, turn_password, lambda why: self.submit(lambda: self._without_turn(acc, acfg, why)))
         if not acc.has_registrar:
             self._emit(SipRegistration(a.name, RegState.NONE))
+
+    def _without_turn(self, acc: _Account, acfg: Any, why: str) -> None:
+        if self._accounts.get(acc.name) is not acc or self._closing:
+            return
+        nat.without_turn(acfg)
+        try:
+            acc.modify(acfg)
+        except pj.Error as exc:
+            log.warning("account %s: TURN could not be turned off: %s", acc.name, exc.reason)
+
+    # ------------------------------------------------------------------ network path (NAT)
+
+    def _watch_path(self, acc: _Account, answer: str) -> None:
+        """pjsip thread: a REGISTER was answered; its Via says which public address the registrar saw."""
+        if self.netwatch is not None and acc.probe_target and not acc.demo_peer:
+            self.netwatch.registered(acc, acc.probe_target, acc.keepalive_s, answer)
+
+    def _live_calls(self) -> dict[str, Any]:
+        return {cid: c for cid, c in list(self._calls.items()) if not c.ended}
+
+    def network_changed(self, why: str) -> None:
+        """A new local address (from outside): re-register and move the calls now."""
+        if self.netwatch is not None:
+            self.netwatch.network_changed(why, local=True)
+
+    def nat_status(self) -> dict[str, Any]:
+        """For ``ctl status`` (``nat``) and doctor: per account the public address its registrar sees and the
+        path changes followed."""
+        return self.netwatch.status() if self.netwatch is not None else {}
+
+    def stun_status(self) -> dict[str, Any]:
+        """STUN servers pjsua uses (they answered our probe) and those left out, with why."""
+        return {"in_use": list(self.nat.stun), "unreachable": dict(self.nat.unreachable)}
 
     def remove_account(self, name: str) -> None:
         """Unregister and drop an account (settings change). Its live calls keep running until they end."""

@@ -9,7 +9,6 @@ keep inbound calls arriving.
 
 from __future__ import annotations
 
-import inspect
 import time
 
 import pytest
@@ -20,32 +19,6 @@ from tests.nat.pbx import TURN_PASSWORD, TURN_USER, Coturn
 from tests.nat.phones import HOME_SIDE, NsEngine, nat_account, phone_config
 from tests.nat.topology import ROUTER_PUBLIC, STRANGER_IP, NatKind, TopologyError
 from tests.peers import wait_for
-
-
-def _engine_source() -> str:
-    import softphone.app
-    import softphone.sip.engine
-
-    return inspect.getsource(softphone.sip.engine) + inspect.getsource(softphone.app)
-
-
-def _end_status_knows_lost_connections() -> bool:
-    from softphone.core.endstatus import end_status
-
-    return "connection_lost" in inspect.signature(end_status).parameters
-
-
-# Parts of this issue live in files the lead applies (engine.py, app.py, core): until then the tests that need
-# them must fail, and are expected to (strict: once the parts are in, they must pass).
-TURN_PASSWORD_WIRED = "turn_password" in _engine_source()
-NETWORK_WATCHED = "NetWatch(" in _engine_source()
-needs_turn_password = pytest.mark.xfail(
-    not TURN_PASSWORD_WIRED, strict=True,
-    reason="engine/app do not pass the keyring's TURN password to nat.configure_account yet (issue 13 report)")
-NAT_CHECKED = "softphone.nat_probe" in _engine_source() and "verify_turn(" in _engine_source()
-needs_netwatch = pytest.mark.xfail(
-    not NETWORK_WATCHED, strict=True,
-    reason="engine does not run softphone.sip.netwatch yet (issue 13 report: engine hooks)")
 
 
 def test_outbound_call_from_behind_the_nat_has_audio_both_ways(lab: Lab) -> None:
@@ -144,7 +117,6 @@ def _scan(lab: Lab, port: int, *, scanners: bool) -> None:
         assert "SIP/2.0 200" not in r.stdout + r.stderr, r.stdout[-1500:]
 
 
-@needs_turn_password
 def test_symmetric_nat_without_media_relay_has_audio_only_through_turn(lab: Lab) -> None:
     """Behind a symmetric NAT, with a PBX that passes the SDP through and a far end behind its own router, no
     address the rep can announce reaches it except a TURN relay: no audio with TURN off, audio with it on."""
@@ -166,7 +138,6 @@ def test_symmetric_nat_without_media_relay_has_audio_only_through_turn(lab: Lab)
     phones.assert_audio_both_ways(with_turn, "through TURN")
 
 
-@needs_netwatch
 def test_router_restart_mid_session_reregisters_and_calls_work(lab: Lab) -> None:
     """A router that restarts with new ports during a call: the engine notices, re-registers through the new
     mapping, moves the live call (re-INVITE through the PBX's media relay), and a new call rings and has audio."""
@@ -188,8 +159,6 @@ def test_router_restart_mid_session_reregisters_and_calls_work(lab: Lab) -> None
     assert home.proc is not None and home.proc.poll() is None and far.proc is not None
 
 
-@pytest.mark.xfail(not (NETWORK_WATCHED and _end_status_knows_lost_connections()), strict=True,
-                   reason="engine network watch and core end_status(connection_lost=…) not applied yet (issue 13)")
 def test_call_that_cannot_move_after_a_restart_ends_failed_with_a_reason(lab: Lab) -> None:
     """The PBX refuses to move the call (488 to the re-INVITE): the line must not stay up in silence."""
     home, _ = lab.both()
@@ -212,8 +181,6 @@ def _call_refusing_moves(lab: Lab) -> tuple[str, str]:
     return str(inc["call_id"]), cid
 
 
-@pytest.mark.xfail(not (NAT_CHECKED and TURN_PASSWORD_WIRED), strict=True,
-                   reason="engine NAT check service / TURN verification not wired yet (issue 13 report)")
 def test_bad_stun_and_turn_settings_are_told_and_calls_still_carry_audio(lab: Lab) -> None:
     """An unreachable STUN and TURN server, a wrong TURN password and a TURN server that refuses allocations:
     each is told to the rep (a notice: the window and widget show it) and the account's calls go out anyway,

@@ -34,3 +34,8 @@ def test_end_status_table(direction: Direction, kw: dict, expected: S) -> None:
 
 def test_answered_wins_over_everything() -> None:
     assert end_status(OUT, answered=True, sip_code=486, cancelled_by_us=True) is S.COMPLETED
+
+
+def test_a_lost_connection_fails_even_an_answered_call() -> None:
+    assert end_status(OUT, answered=True, sip_code=200, connection_lost=True) is S.FAILED
+    assert end_status(IN, answered=False, sip_code=None, connection_lost=True) is S.FAILED

@@ -306,3 +306,28 @@ def test_accepted_transfer_is_published_before_the_call_ends(world) -> None:
     phone.handle(SipTransferProgress("c0", 200, True))
     assert [e for e in events if isinstance(e, CallTransferred)] == [CallTransferred("c0", "+14155550001", False)]
     assert sip.sent[-1] == ("hangup", "c0")
+
+
+def test_call_lost_after_a_network_change_ends_failed_with_the_reason(world) -> None:
+    """An answered call the network could not move is hung up (BYE) and ends FAILED, not COMPLETED, with the
+    reason the rep reads; one notice says so (no second "failed: SIP 200" notice)."""
+    from softphone.core.events import SipConnectionLost
+
+    phone, sip, _, _, events = world
+    phone.dial("+1 415 555 2671")
+    phone.handle(prog("c0", SipLegState.CONFIRMED, 200))
+    phone.handle(SipConnectionLost("c0", "The network changed and the call could not be moved"))
+    assert sip.sent[-1][:2] == ("hangup", "c0")
+    phone.handle(prog("c0", SipLegState.DISCONNECTED, 200))
+    done = phone.call("c0")
+    assert done.end_status is CallEndStatus.FAILED
+    assert "network" in done.reason
+    assert [n.code for n in events if isinstance(n, Notice)] == ["call_lost"]
+
+
+def test_a_network_change_is_told(world) -> None:
+    from softphone.core.events import SipNetworkChanged
+
+    phone, _, _, _, events = world
+    phone.handle(SipNetworkChanged("rep: 198.51.100.1:5060 -> 198.51.100.1:40000"))
+    assert [n.code for n in events if isinstance(n, Notice)] == ["network_changed"]
