@@ -4,8 +4,16 @@ import { act, page, showView, store } from './page.js';
 import { primaryAccount } from './store.js';
 import { byId as $ } from './common/dom.js';
 
+/* What the rep just asked for, until the engine's state says it happened: a render from an unrelated event in
+   between must not flip the switch back (the next click would then ask for the same thing again). */
+let pendingDnd = null;
+
 export function init() {
-  $('dnd-toggle').addEventListener('change', (e) => act(api.command('set_available', { available: !e.currentTarget.checked })));
+  $('dnd-toggle').addEventListener('change', (e) => {
+    const want = e.currentTarget.checked;
+    pendingDnd = { want, at: Date.now() };
+    act(api.command('set_available', { available: !want }));
+  });
   $('account-chip').addEventListener('click', () => showView('settings'));
 }
 
@@ -39,7 +47,9 @@ export function render() {
   $('reg-text').textContent = line;
   $('account-chip').setAttribute('aria-label', `Account ${name.textContent}: ${line}. Open account settings`);
   const dnd = $('dnd-toggle');
-  dnd.checked = s.connected && !s.available;
+  const engineDnd = s.connected && !s.available;
+  if (pendingDnd && (pendingDnd.want === engineDnd || !s.connected || Date.now() - pendingDnd.at > 5000)) pendingDnd = null;
+  dnd.checked = pendingDnd ? pendingDnd.want : engineDnd;
   dnd.disabled = !s.connected;
   renderBanner(s);
   renderBadge(s);
