@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from softphone.control.protocol import SOCKET_NAME, TOKEN_NAME
+from softphone.control.protocol import TOKEN_NAME, control_endpoint
 from softphone.errors import ERRORS_BY_CODE, EngineNotRunning, SoftphoneError
+from softphone.platform.transport import Endpoint
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
+class _EndpointHTTPConnection(http.client.HTTPConnection):
+    """``http.client`` over the platform transport (Unix socket or loopback TCP)."""
+
+    def __init__(self, endpoint: Endpoint, timeout: float) -> None:
         super().__init__("softphone", timeout=timeout)
-        self._path = path
+        self._endpoint = endpoint
 
     def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
+        self.sock = self._endpoint.connect(self.timeout if isinstance(self.timeout, (int, float)) else 10.0)
 
 
 class ControlClient:
@@ -31,9 +30,10 @@ class ControlClient:
 
     def __init__(self, data_dir: Path, timeout: float = 10.0) -> None:
         self.data_dir = data_dir
-        self.socket = data_dir / SOCKET_NAME
+        self.endpoint = control_endpoint(data_dir)
+        self.socket = self.endpoint.path   # the socket (Unix) or the port file (TCP)
         self.timeout = timeout
-        self._conn: _UnixHTTPConnection | None = None
+        self._conn: _EndpointHTTPConnection | None = None
         self._auth: str | None = None
 
     def _token(self) -> str:
@@ -59,7 +59,7 @@ class ControlClient:
         headers = {"Authorization": self._auth, "Content-Type": "application/json"}
         for attempt in (0, 1):
             if self._conn is None:
-                self._conn = _UnixHTTPConnection(str(self.socket), self.timeout)
+                self._conn = _EndpointHTTPConnection(self.endpoint, self.timeout)
             try:
                 self._conn.request(method, path, body=body, headers=headers)
                 resp = self._conn.getresponse()
@@ -99,9 +99,12 @@ class ControlClient:
 
         if not self.socket.exists():
             raise EngineNotRunning(self._not_running())
-        conn = aiohttp.UnixConnector(path=str(self.socket))
+        try:
+            conn, base = self.endpoint.aiohttp_target()
+        except OSError:
+            raise EngineNotRunning(self._not_running()) from None
         async with aiohttp.ClientSession(connector=conn) as session, session.ws_connect(
-            "http://softphone/v1/events", headers={"Authorization": f"Bearer {self._token()}"}, heartbeat=20
+            f"{base}/v1/events", headers={"Authorization": f"Bearer {self._token()}"}, heartbeat=20
         ) as ws:
             async for msg in ws:
                 if msg.type == aiohttp.WSMsgType.TEXT:

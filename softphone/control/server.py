@@ -1,8 +1,9 @@
-"""The control API server: HTTP + WebSocket over a user-only Unix socket, with a bearer token.
+"""The control API server: HTTP + WebSocket over the platform's private transport, with a bearer token.
 
-Two locks on the door: the socket lives in the 0700 data directory with mode 0600 (other users cannot
-connect), and every request must carry the per-install token from ``ctl.token`` (0600), so a process that can
-reach the socket path by accident (container bind mounts, a confused sandbox) still cannot drive calls.
+Two locks on the door: on Linux/macOS the socket lives in the 0700 data directory with mode 0600 (other users
+cannot connect); on Windows it is a loopback TCP port published in a user-only file. Every request must carry
+the per-install token from ``ctl.token`` (user-only), so a process that can reach the endpoint (any local user
+on a loopback port, container bind mounts, a confused sandbox) still cannot drive calls.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from softphone.control.protocol import SOCKET_NAME, TOKEN_NAME, event_to_json
+from softphone.control.protocol import TOKEN_NAME, control_endpoint, event_to_json
 from softphone.errors import NoSuchCall, SoftphoneError, UnknownAccount
+from softphone.platform.files import write_private
 
 if TYPE_CHECKING:
     from softphone.ports import EngineAPI
@@ -34,10 +36,7 @@ def load_or_create_token(data_dir: Path) -> str:
         if len(tok) >= 32:
             return tok
     tok = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(tok)
-    path.chmod(0o600)
+    write_private(path, tok)   # user-only before the secret is in it, replaced atomically
     return tok
 
 
@@ -64,22 +63,16 @@ class ControlServer:
     async def start(self, engine: EngineAPI) -> None:
         self.engine = engine
         self.token = load_or_create_token(engine.data_dir)
-        self.path = engine.data_dir / SOCKET_NAME
+        self.endpoint = control_endpoint(engine.data_dir)
+        self.path = self.endpoint.path
         app = web.Application(middlewares=[self._auth], client_max_size=64 * 1024)
         app.router.add_post("/v1/command/{name}", self._command)
         app.router.add_get("/v1/events", self._events)
         app.router.add_get("/v1/ping", self._ping)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        if self.path.exists() or self.path.is_symlink():
-            self.path.unlink()
-        old = os.umask(0o177)
-        try:
-            site = web.UnixSite(self._runner, str(self.path))
-            await site.start()
-        finally:
-            os.umask(old)
-        self.path.chmod(0o600)
+        site = web.SockSite(self._runner, self.endpoint.listen())
+        await site.start()
         self._unsub = engine.bus.subscribe_all(self._broadcast)
 
     async def stop(self) -> None:
@@ -90,8 +83,8 @@ class ControlServer:
                 await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        if getattr(self, "endpoint", None) is not None:
+            self.endpoint.unpublish()
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
