@@ -1,79 +1,80 @@
-"""One desktop window per user: a lock file plus a small Unix socket in the data directory.
+"""One desktop window per user: a lock file plus a small private endpoint in the data directory.
 
-A second ``softphone run`` (or ``softphone tel:+1…``) connects to ``$DATA_DIR/window.sock`` and sends one
-JSON line (``{"op": "focus"}`` or ``{"op": "dial", "target": "tel:+1…"}``); the running window answers one
-JSON line ``{"ok": true, ...}`` or ``{"ok": false, "error": {...}}``. The socket is 0600 inside the 0700 data
-directory, and the server also checks the peer's uid (SO_PEERCRED), so only the same user can talk to it.
-``$DATA_DIR/window.lock`` (flock) decides who owns the socket when two windows start at the same moment.
+A second ``softphone run`` (or ``softphone tel:+1…``) connects to the window's endpoint and sends one JSON
+line (``{"op": "focus"}`` or ``{"op": "dial", "target": "tel:+1…"}``); the running window answers one JSON
+line ``{"ok": true, ...}`` or ``{"ok": false, "error": {...}}``. The endpoint comes from the platform transport
+seam: on Linux/macOS ``$DATA_DIR/window.sock``, 0600 inside the 0700 data directory, and the server also
+checks the peer's uid (SO_PEERCRED); on Windows a loopback TCP port published in the user-only
+``$DATA_DIR/window.port`` with a per-run secret every request must carry (``"secret"``), since any local user
+can reach a loopback port. ``$DATA_DIR/window.lock`` decides who owns the endpoint when two windows start at
+the same moment.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import hmac
 import json
 import logging
 import os
 import socket
 import struct
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from softphone.platform.lock import FileLock
+from softphone.platform.transport import Endpoint
 
 log = logging.getLogger(__name__)
 
-SOCKET_NAME = "window.sock"
+ENDPOINT_STEM = "window"
+SOCKET_NAME = "window.sock"   # the Unix-socket name; the TCP variant publishes window.port
 LOCK_NAME = "window.lock"
 MAX_REQUEST = 64 * 1024
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+def window_endpoint(data_dir: Path) -> Endpoint:
+    return Endpoint(data_dir, ENDPOINT_STEM)
+
+
 def socket_path(data_dir: Path) -> Path:
-    return data_dir / SOCKET_NAME
+    """The published name of the window's endpoint (the socket, or the TCP variant's port file)."""
+    return window_endpoint(data_dir).path
 
 
 class InstanceLock:
     """Held for the whole life of the window process; released by the OS if it crashes."""
 
-    def __init__(self, fh: IO[str]) -> None:
-        self._fh = fh
+    def __init__(self, lock: FileLock) -> None:
+        self._lock = lock
 
     @classmethod
     def try_acquire(cls, data_dir: Path) -> InstanceLock | None:
-        path = data_dir / LOCK_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        fh = os.fdopen(fd, "r+", encoding="utf-8")
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            return None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        return cls(fh)
+        lock = FileLock.try_acquire(data_dir / LOCK_NAME)
+        return cls(lock) if lock is not None else None
 
     def release(self) -> None:
-        with contextlib.suppress(OSError):
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-        self._fh.close()
+        self._lock.release()
 
 
 def forward(data_dir: Path, message: dict[str, Any], timeout_s: float = 15.0) -> dict[str, Any] | None:
-    """Send one request to the running window. None when no window listens (no socket, or a stale one)."""
-    path = socket_path(data_dir)
-    if not path.exists():
+    """Send one request to the running window. None when no window listens (no endpoint, or a stale one)."""
+    endpoint = window_endpoint(data_dir)
+    if not endpoint.present():
         return None
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout_s)
     try:
-        try:
-            sock.connect(str(path))
-        except (ConnectionRefusedError, FileNotFoundError):
-            return None
+        sock = endpoint.connect(timeout_s)
+    except (ConnectionRefusedError, FileNotFoundError):
+        return None
+    secret = endpoint.client_secret()
+    if secret is not None:
+        message = {**message, "secret": secret}
+    try:
         sock.sendall(json.dumps(message).encode() + b"\n")
         data = _read_line(sock)
     finally:
@@ -97,36 +98,38 @@ def _read_line(sock: socket.socket) -> bytes:
 
 
 def _peer_uid(conn: socket.socket) -> int | None:
-    if not hasattr(socket, "SO_PEERCRED"):
+    if sys.platform == "win32" or not hasattr(socket, "SO_PEERCRED") or conn.family != socket.AF_UNIX:
         return None
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
     return int(uid)
 
 
+def _same_user(conn: socket.socket) -> bool:
+    if sys.platform == "win32":
+        return True               # loopback TCP: the secret decides
+    else:
+        uid = _peer_uid(conn)
+        if uid is not None and uid != os.getuid():
+            log.warning("refused a window request from uid %s", uid)
+            return False
+        return True
+
+
 class WindowServer:
     """Accepts forwarded requests; ``handler`` runs on a short-lived thread per connection."""
 
     def __init__(self, data_dir: Path, handler: Handler) -> None:
-        self.path = socket_path(data_dir)
+        self.endpoint = window_endpoint(data_dir)
+        self.path = self.endpoint.path
         self._handler = handler
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
     def start(self) -> None:
-        """Bind the socket. Call only while holding the ``InstanceLock`` (a leftover socket is then stale)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)
-        try:
-            sock.bind(str(self.path))
-        finally:
-            os.umask(old)
-        os.chmod(self.path, 0o600)
-        sock.listen(8)
-        self._sock = sock
+        """Listen. Call only while holding the ``InstanceLock`` (a leftover endpoint is then stale)."""
+        self._sock = self.endpoint.listen(8)
         self._thread = threading.Thread(target=self._accept_loop, name="window-instance", daemon=True)
         self._thread.start()
 
@@ -136,8 +139,7 @@ class WindowServer:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
             self._sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        self.endpoint.unpublish()
         if self._thread is not None:
             self._thread.join(2)
 
@@ -150,19 +152,26 @@ class WindowServer:
                 return
             threading.Thread(target=self._serve, args=(conn,), name="window-request", daemon=True).start()
 
+    def _secret_ok(self, got: object) -> bool:
+        want = self.endpoint.secret
+        if want is None:          # Unix socket: the file mode and the peer uid already decided
+            return True
+        return isinstance(got, str) and hmac.compare_digest(got.encode(), want.encode())
+
     def _serve(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(30)
             try:
-                uid = _peer_uid(conn)
-                if uid is not None and uid != os.getuid():
-                    log.warning("refused a window request from uid %s", uid)
+                if not _same_user(conn):
                     return
                 line = _read_line(conn)
                 try:
                     request = json.loads(line)
                     if not isinstance(request, dict):
                         raise ValueError("not an object")
+                    if not self._secret_ok(request.pop("secret", None)):
+                        log.warning("refused a window request without the endpoint's secret")
+                        return
                 except ValueError:
                     reply: dict[str, Any] = {"ok": False, "error": {"code": "bad_request",
                                                                     "message": "Expected one JSON object."}}
