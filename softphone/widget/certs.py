@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from softphone.platform import trust
+
 CA_YEARS = 10
 LEAF_DAYS = 365
 RENEW_BEFORE_DAYS = 30
@@ -248,15 +250,12 @@ def install_steps(paths: CertPaths, *, home: Path | None = None, system: bool = 
     ca = str(paths.ca)
     nick = nickname(paths)
     steps: list[TrustStep] = []
-    if os_name == "Darwin":
-        steps.append(TrustStep("macOS login keychain (Safari, Chrome)", (
-            "security", "add-trusted-cert", "-r", "trustRoot", "-k",
-            str(home / "Library" / "Keychains" / "login.keychain-db"), ca)))
-        return steps
+    if os_name == "Darwin":    # the commands come from the platform trust seam (one place per OS)
+        return [TrustStep("macOS login keychain (Safari, Chrome)", argv)
+                for argv in trust.install_argv("darwin", paths.ca, home)]
     if os_name == "Windows":
-        steps.append(TrustStep("Windows user certificate store (Edge, Chrome)",
-                               ("certutil", "-user", "-addstore", "Root", ca)))
-        return steps
+        return [TrustStep("Windows user certificate store (Edge, Chrome)", argv)
+                for argv in trust.install_argv("win32", paths.ca, home)]
     for db in nss_dbs if nss_dbs is not None else nss_databases(home):
         create = db if not (db / "cert9.db").exists() else None
         steps.append(TrustStep(f"NSS database {db}", (
@@ -279,10 +278,10 @@ def uninstall_steps(paths: CertPaths, *, home: Path | None = None, system: bool 
     home = home or Path.home()
     nick = nickname(paths)
     if os_name == "Darwin":
-        return [TrustStep("macOS login keychain", ("security", "remove-trusted-cert", str(paths.ca)))]
+        return [TrustStep("macOS login keychain", argv) for argv in trust.uninstall_argv("darwin", paths.ca, nick)]
     if os_name == "Windows":
-        return [TrustStep("Windows user certificate store",
-                          ("certutil", "-user", "-delstore", "Root", nick))]
+        return [TrustStep("Windows user certificate store", argv)
+                for argv in trust.uninstall_argv("win32", paths.ca, nick)]
     steps = [TrustStep(f"NSS database {db}", ("certutil", "-d", f"sql:{db}", "-D", "-n", nick))
              for db in (nss_dbs if nss_dbs is not None else nss_databases(home)) if (db / "cert9.db").exists()]
     if system and Path("/usr/local/share/ca-certificates/softphone-local-ca.crt").exists():
