@@ -1,8 +1,11 @@
 """``softphone install-desktop``: a per-user .desktop entry, the icon, and tel:/sip:/callto: link handlers.
 
-Writes ``$XDG_DATA_HOME/applications/softphone.desktop`` (from packaging/softphone.desktop, with ``Exec``
-pointing at this installation) and the icon under ``icons/hicolor/scalable/apps``, then asks ``xdg-mime`` to
-make it the default handler for the link schemes. Nothing is written outside the user's data directory.
+Windows: the handlers go to ``HKCU\\Software\\Classes\\<scheme>`` through the platform links seam (no menu
+entry: the installer makes the Start-menu shortcut). macOS: the app bundle's Info.plist declares them (written
+at build time), so there is nothing to install. Linux: writes ``$XDG_DATA_HOME/applications/softphone.desktop``
+(from packaging/softphone.desktop, with ``Exec`` pointing at this installation) and the icon under
+``icons/hicolor/scalable/apps``, then asks ``xdg-mime`` to make it the default handler for the link schemes.
+Nothing is written outside the user's data directory.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from softphone.desktop import resources
+from softphone.platform import links
 
 DESKTOP_ID = "softphone.desktop"
 SCHEMES = ("tel", "sip", "sips", "callto")
@@ -44,8 +48,8 @@ SingleMainWindow=true
 
 @dataclass
 class InstallReport:
-    desktop_file: Path
-    icon_file: Path
+    desktop_file: Path | None
+    icon_file: Path | None
     handlers: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -89,7 +93,38 @@ def _desktop_quote(arg: str) -> str:
     return f'"{escaped}"'.replace("%", "%%")
 
 
+def windows_launcher() -> tuple[str, tuple[str, ...]]:
+    """(exe, args) Windows starts for a link: the windowed Softphone.exe of a build, else pythonw -m softphone."""
+    if getattr(sys, "frozen", False):
+        return str(Path(sys.executable).with_name("Softphone.exe")), ()
+    pythonw = Path(sys.executable).with_name("pythonw.exe")
+    return str(pythonw if pythonw.exists() else Path(sys.executable)), ("-m", "softphone")
+
+
+def install_windows(registry: links.Registry | None = None, set_default: bool = True) -> InstallReport:
+    """Per-user link handlers in HKCU (no admin rights); ``registry`` is injectable for tests and dry runs."""
+    report = InstallReport(None, None)
+    if not set_default:
+        report.notes.append("--no-default: no link handler written (the installer adds the Start-menu entry).")
+        return report
+    exe, args = windows_launcher()
+    written = links.register_windows(registry or links.WinRegistry(), exe, args)
+    for scheme in links.SCHEMES:
+        report.handlers[f"HKCU\\Software\\Classes\\{scheme}"] = f"Software\\Classes\\{scheme}" in written
+    report.notes.append("Windows may still ask once which app opens tel: links (Settings > Apps > Default apps > "
+                        "Softphone).")
+    return report
+
+
 def install(*, data_home: Path | None = None, set_default: bool = True) -> InstallReport:
+    if sys.platform == "win32":
+        return install_windows(set_default=set_default)
+    if sys.platform == "darwin":
+        report = InstallReport(None, None)
+        report.notes.append("macOS: Softphone.app declares tel:, sip:, sips: and callto: in its Info.plist "
+                            "(CFBundleURLTypes); nothing to install. To make it the default for calls: FaceTime > "
+                            "Settings > Default for calls.")
+        return report
     home = data_home or xdg_data_home()
     apps = home / "applications"
     icons = home / "icons" / "hicolor" / "scalable" / "apps"
@@ -121,9 +156,14 @@ def install(*, data_home: Path | None = None, set_default: bool = True) -> Insta
 
 
 def describe(report: InstallReport) -> str:
-    lines = [f"desktop entry: {report.desktop_file}", f"icon:          {report.icon_file}"]
+    lines = []
+    if report.desktop_file is not None:
+        lines.append(f"desktop entry: {report.desktop_file}")
+    if report.icon_file is not None:
+        lines.append(f"icon:          {report.icon_file}")
     for mime, ok in report.handlers.items():
         lines.append(f"{mime:24} {'handled by Softphone' if ok else 'NOT registered'}")
     lines += [f"note: {n}" for n in report.notes]
-    lines.append("Try it: xdg-open tel:+14155552671   (or: softphone " + shlex.quote("tel:+14155552671") + ")")
+    opener = "start" if sys.platform == "win32" else "open" if sys.platform == "darwin" else "xdg-open"
+    lines.append(f"Try it: {opener} tel:+14155552671   (or: softphone " + shlex.quote("tel:+14155552671") + ")")
     return "\n".join(lines)

@@ -106,16 +106,18 @@ class TreeRegistry:
         return "\r\n".join(out)
 
 
-def windows_command(exe: str) -> str:
+def windows_command(exe: str, *args: str) -> str:
     """The ``shell\\open\\command`` line: the windowed exe, quoted, and the link as one quoted argument."""
-    if '"' in exe:
-        raise ValueError(f"an executable path cannot contain a double quote: {exe!r}")
-    return f'"{exe}" "%1"'
+    for part in (exe, *args):
+        if '"' in part:
+            raise ValueError(f"a command part cannot contain a double quote: {part!r}")
+    return " ".join(f'"{p}"' for p in (exe, *args)) + ' "%1"'
 
 
-def register_windows(registry: Registry, exe: str, schemes: tuple[str, ...] = SCHEMES) -> list[str]:
-    """Register ``exe`` for the link schemes for this user; returns the keys written (what it did)."""
-    command = windows_command(exe)
+def register_windows(registry: Registry, exe: str, args: tuple[str, ...] = (),
+                     schemes: tuple[str, ...] = SCHEMES) -> list[str]:
+    """Register ``exe args… <link>`` for the link schemes for this user; returns the keys written."""
+    command = windows_command(exe, *args)
     written: list[str] = []
     for scheme in schemes:
         key = f"Software\\Classes\\{scheme}"
