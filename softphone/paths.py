@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 from platformdirs import user_config_dir, user_data_dir
@@ -25,9 +26,17 @@ def data_path() -> Path:
 
 
 def data_dir() -> Path:
-    """The data directory, created private to the user (0700)."""
+    """The data directory, created private to the user (0700; on Windows a user-only ACL when created)."""
     p = data_path()
+    existed = p.is_dir()
     p.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        p.chmod(0o700)
+    if sys.platform == "win32":
+        if not existed:   # icacls is a process start: once, when the directory is new (children inherit)
+            from softphone.platform.files import protection_for
+
+            with contextlib.suppress(OSError):
+                protection_for().protect_dir(p)
+    else:
+        with contextlib.suppress(OSError):
+            p.chmod(0o700)
     return p
