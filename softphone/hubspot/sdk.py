@@ -456,6 +456,7 @@ class CallRecord:
     completed: bool = False            # callCompleted sent
     engagement_id: int | None = None
     engagement_failed: bool = False
+    refused: bool = False              # refused on arrival (do-not-disturb): HubSpot is never told of it
     caller: list[CallerMatch] = field(default_factory=list)
 
     @property
@@ -551,7 +552,7 @@ class CallLedger:
         snap = rec.snapshot
         out: list[SdkMessage] = []
         if not rec.started:
-            if not rec.live:
+            if not rec.live or rec.refused:
                 return []
             own = self._own_number(snap)
             out.append(outgoing_call(snap, from_number=own) if snap.direction is Direction.OUTBOUND

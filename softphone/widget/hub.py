@@ -319,7 +319,11 @@ class WidgetHub:
 
     def _on_call(self, ev: CallUpdated) -> None:
         snap = ev.call
+        new = self.ledger.get(snap.call_id) is None
         rec = self.ledger.observe(snap)
+        if rec is not None and new and snap.direction is Direction.INBOUND and not self.phone.available:
+            # do-not-disturb refuses the call at once: an engagement would log a call the rep never saw
+            rec.refused = True
         if rec is not None:
             if (rec.owner is None and not rec.started and self._dial_owner is not None
                     and snap.direction is Direction.OUTBOUND):

@@ -400,3 +400,16 @@ async def test_hide_widget_as_configured(tmp_path: Path) -> None:
     finally:
         hub.close()
         engine.history.close()
+
+
+async def test_do_not_disturb_call_gets_no_engagement(env: tuple[Engine, WidgetHub]) -> None:
+    engine, hub = env
+    w = Widget(hub)
+    await w.ready()
+    await w.send({"type": "command", "name": "set_available", "args": {"available": False}})
+    ring_in(engine, "in-dnd")
+    assert ("hangup", "in-dnd", 486) in engine.sip.sent or engine.sip.sent[-1][:2] == ("hangup", "in-dnd")
+    sip(engine, "in-dnd", SipLegState.DISCONNECTED, 486)
+    assert engine.history.get("in-dnd")["end_status"] == "MISSED"          # type: ignore[index]
+    assert not {"incomingCall", "callEnded", "callCompleted"} & set(w.methods())
+    assert hub.ledger.get("in-dnd") is None and not hub.sdk_logged("in-dnd")

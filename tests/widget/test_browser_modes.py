@@ -1,0 +1,36 @@
+"""The HubSpot modes and failure paths of issue 14, in Chromium against the real engine and real SIP peers:
+do-not-disturb, `initialized` without an engine, the from-number, HubSpot's failure callbacks, the calling
+window and several tabs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.peers import Sipp, free_port, wait_for
+from tests.widget.browser import HostPage
+from tests.widget.conftest import SippCaller, WidgetEngine, trunk
+
+pytestmark = pytest.mark.integration
+
+Engine = Callable[..., WidgetEngine]
+Open = Callable[..., HostPage]
+SippF = Callable[..., Sipp]
+Caller = Callable[..., SippCaller]
+
+
+def test_do_not_disturb_call_creates_no_engagement(engine: Engine, sipp: SippF, open_host: Open,
+                                                   caller: Caller) -> None:
+    sip_port = free_port()
+    eng = engine(trunk(sipp("uas_answer").port), extra=f"sip_port = {sip_port}\n")
+    hp = open_host(eng)
+    hp.click("#presence")
+    hp.wait_received("USER_UNAVAILABLE")
+    caller("uac_ring_cancel", sip_port)
+    row = wait_for(lambda: eng.ctl("history")["calls"], 15, what="the refused call in the history")[0]
+    assert row["end_status"] == "MISSED" and row["direction"] == "inbound"
+    hp.click("#presence")                 # a round trip on the same socket: anything sent before has arrived
+    hp.wait_received("USER_AVAILABLE")
+    assert hp.received("INCOMING_CALL") == [] and hp.received("CALL_COMPLETED") == []
+    assert hp.engagements() == []
