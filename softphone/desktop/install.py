@@ -94,9 +94,9 @@ def _desktop_quote(arg: str) -> str:
 
 
 def windows_launcher() -> tuple[str, tuple[str, ...]]:
-    """(exe, args) Windows starts for a link: the windowed Softphone.exe of a build, else pythonw -m softphone."""
+    """(exe, args) Windows starts for a link: the windowed SoftphoneApp.exe of a build, else pythonw -m softphone."""
     if getattr(sys, "frozen", False):
-        return str(Path(sys.executable).with_name("Softphone.exe")), ()
+        return str(Path(sys.executable).with_name("SoftphoneApp.exe")), ()
     pythonw = Path(sys.executable).with_name("pythonw.exe")
     return str(pythonw if pythonw.exists() else Path(sys.executable)), ("-m", "softphone")
 

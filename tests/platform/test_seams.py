@@ -118,7 +118,7 @@ def test_file_lock_is_exclusive(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ link handlers
 
 
-EXE = "C:\\Program Files\\Softphone\\Softphone.exe"
+EXE = "C:\\Program Files\\Softphone\\SoftphoneApp.exe"
 
 
 def test_windows_link_handlers_into_a_registry_tree(tmp_path: Path) -> None:
@@ -134,7 +134,7 @@ def test_windows_link_handlers_into_a_registry_tree(tmp_path: Path) -> None:
     text = reg.to_reg()
     assert text.startswith("Windows Registry Editor Version 5.00\r\n")
     assert '[HKEY_CURRENT_USER\\Software\\Classes\\tel\\shell\\open\\command]\r\n' \
-           '@="\\"C:\\\\Program Files\\\\Softphone\\\\Softphone.exe\\" \\"%1\\""' in text
+           '@="\\"C:\\\\Program Files\\\\Softphone\\\\SoftphoneApp.exe\\" \\"%1\\""' in text
     reg.delete_tree("Software\\Classes\\tel")
     assert reg.values("Software\\Classes\\tel") == {}
 
@@ -180,3 +180,36 @@ def test_doctor_explains_macos_input_monitoring() -> None:
     assert any("Input Monitoring" in h for h in hints.headset_hints("darwin"))
     assert not any("Input Monitoring" in h for h in hints.headset_hints("linux"))
     assert any("Microphone" in h for h in hints.microphone_hints("darwin"))
+
+
+def test_install_desktop_windows_variant_writes_hkcu(tmp_path: Path) -> None:
+    """`softphone install-desktop` on Windows, with the registry redirected into a temp tree."""
+    from softphone.desktop import install
+
+    reg = links.TreeRegistry(tmp_path / "HKCU")
+    report = install.install_windows(reg)
+    assert report.desktop_file is None and all(report.handlers.values()) and len(report.handlers) == 4
+    command = reg.values("Software\\Classes\\sip\\shell\\open\\command")[""]
+    assert command.endswith('"-m" "softphone" "%1"')             # a source install: the interpreter runs us
+    assert "HKCU\\Software\\Classes\\tel" in install.describe(report)
+    assert install.install_windows(links.TreeRegistry(tmp_path / "none"), set_default=False).handlers == {}
+    assert not (tmp_path / "none").exists()
+
+
+def test_installer_registry_section_is_generated_from_the_seam(tmp_path: Path) -> None:
+    """The Inno Setup [Registry] lines come from register_windows: installer and install-desktop agree."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "registry.iss"
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, str(root / "packaging" / "windows" / "registry_iss.py"), str(out)], check=True)
+    lines = out.read_text().splitlines()
+    reg = links.TreeRegistry(tmp_path / "HKCU")
+    expected = links.register_windows(reg, "{app}\\SoftphoneApp.exe")
+    for key in expected:
+        assert any(f'Subkey: "{key}"' in line for line in lines), key
+    assert 'Root: HKCU; Subkey: "Software\\Classes\\callto\\shell\\open\\command"; ValueType: string; ' \
+           'ValueName: ""; ValueData: """{app}\\SoftphoneApp.exe"" ""%1"""; Flags: uninsdeletekey' in lines
+    assert sum("uninsdeletevalue" in line for line in lines) == 1       # RegisteredApplications is shared
+    assert '#include Repo + "\\build\\registry.iss"' in (root / "packaging" / "windows" / "softphone.iss").read_text()
