@@ -406,7 +406,8 @@ class WidgetHub:
                 adopted.owner = s.id
             else:
                 adopted = None
-        st = self.phone.status()
+        # HubSpot waits for `initialized` even while the phone is still starting: logged out until it is up
+        st = self.phone.status() if self.engine.phone is not None else {"logged_in": False, "available": False}
         if frame.get("initialized"):
             # the page re-connected after an engine restart: HubSpot already had `initialized`
             self._send_sdk(s, SdkMessage("userLoggedIn" if st["logged_in"] else "userLoggedOut", {}))

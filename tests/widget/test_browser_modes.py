@@ -34,3 +34,24 @@ def test_do_not_disturb_call_creates_no_engagement(engine: Engine, sipp: SippF, 
     hp.wait_received("USER_AVAILABLE")
     assert hp.received("INCOMING_CALL") == [] and hp.received("CALL_COMPLETED") == []
     assert hp.engagements() == []
+
+
+def test_initialized_arrives_while_the_engine_is_not_running(engine: Engine, sipp: SippF, open_host: Open) -> None:
+    """HubSpot's handshake comes after the engine stopped: `initialized` still arrives (logged out, unavailable),
+    and the status follows once the engine is back, without a second `initialized`."""
+    peer = sipp("uas_answer")
+    eng = engine(trunk(peer.port))
+    hp = open_host(eng, hold="1")
+    wait_for(lambda: hp.widget("window.__softphone.session") is not None, 10, what="widget connected")
+    eng.stop()
+    hp.wait_view("offline", timeout=10)
+    hp.js("crm.releaseSync()")
+    init = hp.wait_received("INITIALIZED")[0]
+    assert (init["isLoggedIn"], init["isAvailable"]) == (False, False)
+    eng.start()
+    hp.wait_view("idle", timeout=15)
+    wait_for(lambda: hp.received("LOGGED_IN") and hp.received("USER_AVAILABLE"), 10, what="status after restart")
+    assert len(hp.received("INITIALIZED")) == 1
+    hp.dial(501)
+    hp.wait_received("CALL_ANSWERED")
+    assert peer.invites() == 1

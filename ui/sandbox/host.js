@@ -46,6 +46,7 @@
      *              email, phones: [{label, number}]}]
      *   sync: {portalId, userId, ownerId, iframeLocation, usesCallingWindow} sent with SYNC
      *   createEngagements: false to answer CREATE_ENGAGEMENT_FAILED (tests)
+     *   holdSync: true to hold HubSpot's SYNC until releaseSync() (the widget loads, HubSpot is slow)
      *   onChange(host, event): called after every state change
      */
     constructor(opts) {
@@ -61,6 +62,8 @@
       this.incoming = null;        // {engagementId, fromNumber, match}
       this.nextEngagementId = 30001 + Math.floor(Math.random() * 1000) * 100;
       this.listeners = [];
+      this.syncHeld = !!this.opts.holdSync;
+      this.syncWanted = false;
       if (typeof this.opts.onChange === "function") this.listeners.push(this.opts.onChange);
       this._create();
     }
@@ -83,6 +86,7 @@
       const host = this;
       mgr.onMessageHandler = (event) => host._onMessage(event);
       mgr.sendSync = function () {
+        if (host.syncHeld) { host.syncWanted = true; return; }
         if (Date.now() - this.firstSyncSent > 30000) {
           this.onMessageHandler({ type: T.SYNC_ACK_FAILED });
           return;
@@ -99,6 +103,16 @@
     }
 
     get iframe() { return this.mgr.iFrame; }
+
+    /** holdSync: HubSpot's SYNC (and so the widget's onReady) waits until this is called (a slow CRM page). */
+    releaseSync() {
+      this.syncHeld = false;
+      if (this.syncWanted) {
+        this.syncWanted = false;
+        this.mgr.firstSyncSent = Date.now();
+        this.mgr.sendSync();
+      }
+    }
 
     on(fn) { this.listeners.push(fn); }
 

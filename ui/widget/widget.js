@@ -117,6 +117,10 @@ import { notesToHtml } from "./common/text.js";
       state.failures += 1;
       for (const [, p] of pending) p.reject(new Error(OFFLINE_MESSAGE));
       pending.clear();
+      if (state.sdkReady && !state.initializedSent) {
+        if (initTimer) { clearTimeout(initTimer); initTimer = null; }
+        initializeWithoutEngineSoon();
+      }
       // a short blip (engine restart) should not flash the offline page
       if (wasUp && !offlineTimer) {
         offlineTimer = setTimeout(function () { offlineTimer = null; render(); }, 1200);
@@ -189,6 +193,7 @@ import { notesToHtml } from "./common/text.js";
           state.location = (data && data.iframeLocation) || "widget";
           app.dataset.location = state.location;
           if (state.connected) sendReady();
+          initializeWithoutEngineSoon();
           lastSize = null;
           render();
         },
@@ -218,6 +223,23 @@ import { notesToHtml } from "./common/text.js";
         defaultEventHandler: function () {},
       },
     });
+  }
+
+  /**
+   * HubSpot waits for `initialized` (required by the SDK). The engine sends it in answer to "ready"; when the
+   * engine is not running (or does not answer), the page sends it itself as logged out and unavailable, and the
+   * engine sends userLoggedIn/userAvailable once it is back (sendReady says `initialized: true`).
+   */
+  let initTimer = null;
+  function initializeWithoutEngineSoon() {
+    if (state.initializedSent || initTimer) return;
+    const fallback = function () {
+      initTimer = null;
+      if (state.initializedSent || !state.sdkReady) return;
+      callSdk("initialized", { isLoggedIn: false, isAvailable: false });
+    };
+    if (!state.connected && state.failures > 0) fallback();
+    else initTimer = setTimeout(fallback, 2000);
   }
 
   function dialFromHubSpot(data) {
