@@ -52,6 +52,7 @@ __all__ = [
     "describe",
     "engagement_properties",
     "epoch_ms",
+    "from_number",
     "incoming_call",
     "initialized",
     "outgoing_call",
@@ -310,27 +311,44 @@ def initialized(*, logged_in: bool, available: bool, engagement_id: int | None =
     return SdkMessage("initialized", data)
 
 
-def outgoing_call(snap: CallSnapshot, *, from_number: str) -> SdkMessage:
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def from_number(caller_id_number: str | None, uri_user: str) -> str | None:
+    """The rep's number as HubSpot logs it (``fromNumber``, ``hs_call_from_number``): the account's
+    ``caller_id_number``, else the SIP URI's user only when it is an E.164 phone number (a login name such as
+    "rep" or "1001" would be logged as the number the callee saw); None = leave the field out."""
+    if caller_id_number:
+        return caller_id_number
+    user = re.sub(r"[\s\-.()]", "", uri_user or "")
+    return user if _E164.match(user) else None
+
+
+def outgoing_call(snap: CallSnapshot, *, from_number: str | None) -> SdkMessage:
     data: dict[str, Any] = {
         "createEngagement": True,
         "toNumber": snap.remote,
-        "fromNumber": from_number,
         "callStartTime": epoch_ms(snap.started_at),
         "externalCallId": snap.call_id,
     }
+    if from_number:
+        data["fromNumber"] = from_number
     if snap.dialing_context is not None:
         data["dialingContext"] = snap.dialing_context
     return SdkMessage("outgoingCall", data, snap.call_id)
 
 
-def incoming_call(snap: CallSnapshot, *, to_number: str) -> SdkMessage:
-    return SdkMessage("incomingCall", {
+def incoming_call(snap: CallSnapshot, *, to_number: str | None) -> SdkMessage:
+    data: dict[str, Any] = {
         "createEngagement": True,
         "fromNumber": snap.remote,
-        "toNumber": snap.local or to_number,
         "callStartTime": epoch_ms(snap.started_at),
         "externalCallId": snap.call_id,
-    }, snap.call_id)
+    }
+    to = snap.local or to_number
+    if to:
+        data["toNumber"] = to
+    return SdkMessage("incomingCall", data, snap.call_id)
 
 
 def call_answered(snap: CallSnapshot) -> SdkMessage:
@@ -358,7 +376,7 @@ def _notes_html(notes: str) -> str:
     return "<br>".join(html.escape(line) for line in text.splitlines())
 
 
-def engagement_properties(snap: CallSnapshot, *, own_number: str, notes: str = "",
+def engagement_properties(snap: CallSnapshot, *, own_number: str | None, notes: str = "",
                           disposition: str = "") -> dict[str, str]:
     """``callCompleted.engagementProperties`` (HubSpot-owned engagements take string values)."""
     outbound = snap.direction is Direction.OUTBOUND
@@ -367,10 +385,13 @@ def engagement_properties(snap: CallSnapshot, *, own_number: str, notes: str = "
         "hs_timestamp": str(epoch_ms(snap.started_at)),
         "hs_call_direction": "OUTBOUND" if outbound else "INBOUND",
         "hs_call_duration": str(duration_ms),
-        "hs_call_from_number": own_number if outbound else snap.remote,
-        "hs_call_to_number": snap.remote if outbound else (snap.local or own_number),
+        "hs_call_from_number": (own_number or "") if outbound else snap.remote,
+        "hs_call_to_number": snap.remote if outbound else (snap.local or own_number or ""),
         "hs_call_status": CALL_STATUS_BY_END_STATUS.get(snap.end_status or CallEndStatus.FAILED, "FAILED"),
     }
+    for key in ("hs_call_from_number", "hs_call_to_number"):
+        if not props[key]:
+            del props[key]             # no phone number known: leave it out rather than log a login name
     body = _notes_html(notes)
     if body:
         props["hs_call_body"] = body
@@ -379,7 +400,7 @@ def engagement_properties(snap: CallSnapshot, *, own_number: str, notes: str = "
     return props
 
 
-def call_completed(snap: CallSnapshot, engagement_id: int | None, *, own_number: str, hide_widget: bool,
+def call_completed(snap: CallSnapshot, engagement_id: int | None, *, own_number: str | None, hide_widget: bool,
                    notes: str = "", disposition: str = "") -> SdkMessage:
     data: dict[str, Any] = {
         "externalCallId": snap.call_id,
@@ -494,7 +515,7 @@ class CallLedger:
     A call HubSpot never heard of before it ended is dropped: no engagement was started, none is owed.
     """
 
-    def __init__(self, *, own_number: Callable[[CallSnapshot], str], hide_widget: bool = False,
+    def __init__(self, *, own_number: Callable[[CallSnapshot], str | None], hide_widget: bool = False,
                  keep: int = 100) -> None:
         self._own_number = own_number           # the account's own number/identity, as HubSpot shows it
         self.hide_widget = hide_widget

@@ -134,11 +134,12 @@ class WidgetHub:
             raise PhoneError("The phone is still starting.")
         return self.engine.phone
 
-    def _own_number(self, snap: CallSnapshot) -> str:
+    def _own_number(self, snap: CallSnapshot) -> str | None:
+        """The rep's E.164 number for HubSpot (caller_id_number, else a phone-number URI user), or None."""
         acc = self.engine.settings.account(snap.account)
         if acc is None:
-            return snap.account
-        return acc.user or acc.sip_uri
+            return None
+        return sdk.from_number(acc.caller_id_number, acc.user)
 
     def sdk_logged(self, call_id: str) -> bool:
         """A widget session delivered outgoingCall/incomingCall for this call and HubSpot did not refuse the

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.peers import Sipp, free_port, wait_for
+from tests.peers import Sipp, account_toml, free_port, wait_for
 from tests.widget.browser import HostPage
 from tests.widget.conftest import SippCaller, WidgetEngine, trunk
 
@@ -55,3 +55,23 @@ def test_initialized_arrives_while_the_engine_is_not_running(engine: Engine, sip
     hp.dial(501)
     hp.wait_received("CALL_ANSWERED")
     assert peer.invites() == 1
+
+
+@pytest.mark.parametrize(("user", "caller_id", "expected"), [
+    ("rep", "+14155550100", "+14155550100"),        # the account's caller-ID number wins over the login
+    ("+15551230000", None, "+15551230000"),         # a phone-number URI user is the number
+    ("rep", None, None),                            # a login name is never logged as a number
+])
+def test_from_number_is_the_caller_id_number(engine: Engine, sipp: SippF, open_host: Open, user: str,
+                                             caller_id: str | None, expected: str | None) -> None:
+    peer = sipp("uas_486")
+    extra = f'caller_id_number = "{caller_id}"' if caller_id else ""
+    eng = engine(account_toml("Office", user, None, auth=False, proxy=f"sip:127.0.0.1:{peer.port}", extra=extra))
+    hp = open_host(eng)
+    hp.dial(501)
+    out = hp.wait_received("OUTGOING_CALL_STARTED")[0]
+    assert out.get("fromNumber") == expected
+    hp.wait_view("postcall")
+    hp.click("#skip")
+    props = hp.wait_received("CALL_COMPLETED")[0]["engagementProperties"]
+    assert props.get("hs_call_from_number") == expected

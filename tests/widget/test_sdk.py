@@ -305,3 +305,15 @@ def test_mark_completed_and_needs_rep() -> None:
     led.owed("c2")
     rec2 = led.observe(answered_in)
     assert rec2 is not None and rec2.needs_rep
+
+
+def test_from_number_is_the_reps_phone_number_never_a_login_name() -> None:
+    assert sdk.from_number("+14155550100", "rep") == "+14155550100"
+    assert sdk.from_number(None, "+15551230000") == "+15551230000"
+    assert sdk.from_number(None, "rep") is None
+    assert sdk.from_number(None, "1001") is None
+    e = ended(snap(), CallEndStatus.COMPLETED)
+    out = sdk.outgoing_call(e, from_number=None).data
+    assert "fromNumber" not in out
+    assert "hs_call_from_number" not in sdk.engagement_properties(e, own_number=None)
+    assert sdk.engagement_properties(e, own_number="+14155550100")["hs_call_from_number"] == "+14155550100"
