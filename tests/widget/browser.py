@@ -52,6 +52,7 @@ window.crm = new CrmHost({
          usesCallingWindow: false},
   createEngagements: q.get("engagements") !== "off",
   holdSync: q.get("hold") === "1",
+  failUpdates: Number(q.get("fail_updates") || 0), failFinalizes: Number(q.get("fail_finalizes") || 0),
 });
 </script></body></html>"""
 

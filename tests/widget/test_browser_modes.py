@@ -75,3 +75,58 @@ def test_from_number_is_the_caller_id_number(engine: Engine, sipp: SippF, open_h
     hp.click("#skip")
     props = hp.wait_received("CALL_COMPLETED")[0]["engagementProperties"]
     assert props.get("hs_call_from_number") == expected
+
+
+def problem(hp: HostPage) -> dict[str, object] | None:
+    """The failure the widget shows (its debug mirror), once the banner is visible."""
+    if hp.widget("document.getElementById('hs-problem').hidden"):
+        return None
+    out: dict[str, object] = hp.widget("({...window.__softphone.problem, "
+                                       "text: document.getElementById('hs-problem-text').textContent})")
+    return out
+
+
+def test_update_engagement_failure_keeps_the_notes_and_retries(engine: Engine, sipp: SippF, open_host: Open) -> None:
+    peer = sipp("uas_486")
+    eng = engine(trunk(peer.port))
+    hp = open_host(eng, fail_updates="1")
+    hp.dial(501)
+    hp.wait_view("postcall")
+    hp.fill("#notes", "Call back Friday")
+    hp.click("#save")
+    hp.wait_received("CALL_COMPLETED")
+    shown = wait_for(lambda: problem(hp), 10, what="the update failure shown")
+    assert shown["kind"] == "update" and shown["retry"] is True and "notes" in str(shown["text"])
+    assert not hp.engagements()[0]["completed"]
+    hp.click("#hs-problem-retry")
+    done = hp.wait_received("CALL_COMPLETED", 2)[1]
+    assert done["engagementProperties"]["hs_call_body"] == "Call back Friday"
+    wait_for(lambda: problem(hp) is None, 10, what="the failure cleared after the retry saved")
+    e = hp.engagements()[0]
+    assert e["completed"] and e["notes"] == "Call back Friday" and e["duplicates"] == 0
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    ("SET_WIDGET_URL_FAILED", "widget_url"),
+    ("FAILED", "failed"),
+])
+def test_hubspot_failures_are_shown(engine: Engine, sipp: SippF, open_host: Open, message: str, kind: str) -> None:
+    eng = engine(trunk(sipp("uas_answer").port))
+    hp = open_host(eng)
+    hp.js(f"crm.send({message!r}, {{error: {{message: 'popup blocked'}}}})")
+    shown = wait_for(lambda: problem(hp), 10, what="the failure shown")
+    assert shown["kind"] == kind and shown["retry"] is False and "popup blocked" in str(shown["text"])
+    hp.click("#hs-problem-close")
+    wait_for(lambda: problem(hp) is None, 10, what="dismissed")
+
+
+def test_create_engagement_failure_is_shown(engine: Engine, sipp: SippF, open_host: Open) -> None:
+    peer = sipp("uas_answer")
+    eng = engine(trunk(peer.port))
+    hp = open_host(eng, engagements="off")
+    hp.dial(501)
+    hp.wait_received("OUTGOING_CALL_STARTED")
+    shown = wait_for(lambda: problem(hp), 10, what="the create failure shown")
+    assert shown["kind"] == "create" and "timeline" in str(shown["text"])
+    hp.click("#hangup")
+    hp.wait_received("CALL_ENDED")

@@ -27,8 +27,9 @@
     DIAL_NUMBER: "DIAL_NUMBER", END_CALL: "END_CALL", VISIBILITY_CHANGED: "VISIBILITY_CHANGED",
     CREATE_ENGAGEMENT_SUCCEEDED: "CREATE_ENGAGEMENT_SUCCEEDED", CREATE_ENGAGEMENT_FAILED: "CREATE_ENGAGEMENT_FAILED",
     CALLER_ID_MATCH_SUCCEEDED: "CALLER_ID_MATCH_SUCCEEDED", CALLER_ID_MATCH_FAILED: "CALLER_ID_MATCH_FAILED",
-    UPDATE_ENGAGEMENT_SUCCEEDED: "UPDATE_ENGAGEMENT_SUCCEEDED",
-    FINALIZE_ENGAGEMENT_SUCCEEDED: "FINALIZE_ENGAGEMENT_SUCCEEDED",
+    UPDATE_ENGAGEMENT_SUCCEEDED: "UPDATE_ENGAGEMENT_SUCCEEDED", UPDATE_ENGAGEMENT_FAILED: "UPDATE_ENGAGEMENT_FAILED",
+    FINALIZE_ENGAGEMENT_SUCCEEDED: "FINALIZE_ENGAGEMENT_SUCCEEDED", FINALIZE_ENGAGEMENT_FAILED: "FINALIZE_ENGAGEMENT_FAILED",
+    SET_WIDGET_URL_FAILED: "SET_WIDGET_URL_FAILED", FAILED: "FAILED",
     NAVIGATE_TO_RECORD_FAILED: "NAVIGATE_TO_RECORD_FAILED",
   };
 
@@ -46,6 +47,8 @@
      *              email, phones: [{label, number}]}]
      *   sync: {portalId, userId, ownerId, iframeLocation, usesCallingWindow} sent with SYNC
      *   createEngagements: false to answer CREATE_ENGAGEMENT_FAILED (tests)
+     *   failUpdates: refuse this many callCompleted with UPDATE_ENGAGEMENT_FAILED (nothing saved), then accept
+     *   failFinalizes: the same for finalizeEngagement (FINALIZE_ENGAGEMENT_FAILED)
      *   holdSync: true to hold HubSpot's SYNC until releaseSync() (the widget loads, HubSpot is slow)
      *   onChange(host, event): called after every state change
      */
@@ -63,6 +66,8 @@
       this.nextEngagementId = 30001 + Math.floor(Math.random() * 1000) * 100;
       this.listeners = [];
       this.syncHeld = !!this.opts.holdSync;
+      this.failUpdates = Number(this.opts.failUpdates) || 0;
+      this.failFinalizes = Number(this.opts.failFinalizes) || 0;
       this.syncWanted = false;
       if (typeof this.opts.onChange === "function") this.listeners.push(this.opts.onChange);
       this._create();
@@ -280,6 +285,13 @@
           break;
         }
         case T.FINALIZE_ENGAGEMENT:
+          if (this.failFinalizes > 0) {
+            this.failFinalizes -= 1;
+            this.send(T.FINALIZE_ENGAGEMENT_FAILED, { engagementId: data.engagementId,
+              error: { message: "The sandbox refused to finalize" } });
+            break;
+          }
+        // falls through
         case T.PUBLISH_TO_CHANNEL:
           this.send(T.FINALIZE_ENGAGEMENT_SUCCEEDED, { engagementId: data.engagementId,
             externalCallId: data.externalCallId });
@@ -344,6 +356,12 @@
       const e = this._engagementFor(data);
       if (!e) {
         this.errors.push({ message: "callCompleted for an unknown engagement", at: Date.now() });
+        return;
+      }
+      if (this.failUpdates > 0) {          // HubSpot could not save: nothing stored, the widget may retry
+        this.failUpdates -= 1;
+        e.failedUpdates = (e.failedUpdates || 0) + 1;
+        this.send(T.UPDATE_ENGAGEMENT_FAILED, { engagementId: e.id, error: { message: "The sandbox refused to save" } });
         return;
       }
       const p = data.engagementProperties || {};

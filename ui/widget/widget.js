@@ -168,6 +168,39 @@ import { notesToHtml } from "./common/text.js";
 
   // ------------------------------------------------------------------ 3. HubSpot (the SDK, widget side)
   let extensions = null;
+  // What HubSpot may refuse to save and we can send again unchanged (the rep's notes stay in it).
+  const RETRYABLE = new Set(["callCompleted", "finalizeEngagement"]);
+  const kept = new Map();
+  debug.problem = null;
+
+  function failureText(data) {
+    const e = data && (data.error || data);
+    const m = e && typeof e.message === "string" ? e.message.trim().slice(0, 300) : "";
+    return m ? " (" + m + ")" : "";
+  }
+
+  /** A failure HubSpot reported, shown until the rep dismisses it or a retry succeeds. */
+  function showProblem(kind, message, retryMethod) {
+    const data = retryMethod ? kept.get(retryMethod) : null;
+    debug.problem = { kind, message, retry: !!data };
+    $("hs-problem-text").textContent = message;
+    const retry = $("hs-problem-retry");
+    retry.hidden = !data;
+    retry.disabled = false;
+    retry.onclick = data ? function () {
+      retry.disabled = true;
+      $("hs-problem-text").textContent = "Sending again…";
+      callSdk(retryMethod, data);
+    } : null;
+    $("hs-problem").hidden = false;
+  }
+  function clearProblem(kind) {
+    if (debug.problem && (!kind || debug.problem.kind === kind)) {
+      debug.problem = null;
+      $("hs-problem").hidden = true;
+    }
+  }
+  $("hs-problem-close").addEventListener("click", function () { clearProblem(); });
 
   function callSdk(method, data) {
     if (!SDK_METHODS.has(method) || !extensions || typeof extensions[method] !== "function") return;
@@ -175,6 +208,7 @@ import { notesToHtml } from "./common/text.js";
       data = Object.assign({}, data, { sizeInfo: currentSize() });
       state.initializedSent = true;
     }
+    if (RETRYABLE.has(method)) kept.set(method, JSON.parse(JSON.stringify(data)));
     debug.sdkCalls.push({ method, data, at: Date.now() });
     if (debug.sdkCalls.length > 300) debug.sdkCalls.shift();
     extensions[method](data);
@@ -200,7 +234,11 @@ import { notesToHtml } from "./common/text.js";
         onDialNumber: function (data) { dialFromHubSpot(data); },
         onCreateEngagementSucceeded: function (data) { send({ type: "engagement", data: data || {} }); },
         onEngagementCreated: function (data) { send({ type: "engagement", data: data || {} }); },
-        onCreateEngagementFailed: function (data) { send({ type: "engagement_failed", data: data || {} }); },
+        onCreateEngagementFailed: function (data) {
+          send({ type: "engagement_failed", data: data || {} });
+          showProblem("create", "HubSpot could not create a record of this call, so it will not appear on the "
+            + "timeline" + failureText(data) + ".");
+        },
         onCallerIdMatchSucceeded: function (data) { send({ type: "caller_id", data: data || {} }); },
         onCallerIdMatchFailed: function (data) { send({ type: "caller_id_failed", data: data || {} }); },
         onVisibilityChanged: function (data) {
@@ -210,16 +248,37 @@ import { notesToHtml } from "./common/text.js";
         onEndCall: function () { send({ type: "end_call" }); },
         onSetCallState: forward("onSetCallState"),
         onNavigateToRecordFailed: function () { toast("HubSpot could not open that record.", "warning"); },
-        onUpdateEngagementSucceeded: forward("onUpdateEngagementSucceeded"),
-        onUpdateEngagementFailed: forward("onUpdateEngagementFailed"),
-        onFinalizeEngagementSucceeded: forward("onFinalizeEngagementSucceeded"),
-        onFinalizeEngagementFailed: forward("onFinalizeEngagementFailed"),
+        onUpdateEngagementSucceeded: function (data) {
+          clearProblem("update");
+          forward("onUpdateEngagementSucceeded")(data);
+        },
+        onUpdateEngagementFailed: function (data) {
+          forward("onUpdateEngagementFailed")(data);
+          showProblem("update", "HubSpot could not save the call’s notes and outcome" + failureText(data)
+            + ". Your notes are kept: try again.", "callCompleted");
+        },
+        onFinalizeEngagementSucceeded: function (data) {
+          clearProblem("finalize");
+          forward("onFinalizeEngagementSucceeded")(data);
+        },
+        onFinalizeEngagementFailed: function (data) {
+          forward("onFinalizeEngagementFailed")(data);
+          showProblem("finalize", "HubSpot could not finish the call record" + failureText(data)
+            + ". Your notes are kept: try again.", "finalizeEngagement");
+        },
         onPublishToChannelSucceeded: forward("onPublishToChannelSucceeded"),
         onPublishToChannelFailed: forward("onPublishToChannelFailed"),
         onInitiateCallIdSucceeded: forward("onInitiateCallIdSucceeded"),
         onInitiateCallIdFailed: forward("onInitiateCallIdFailed"),
-        onSetWidgetUrlFailed: forward("onSetWidgetUrlFailed"),
-        onFailed: function () {},
+        onSetWidgetUrlFailed: function (data) {
+          forward("onSetWidgetUrlFailed")(data);
+          showProblem("widget_url", "HubSpot could not open the calling window" + failureText(data)
+            + ". Calls still work here.");
+        },
+        onFailed: function (data) {
+          forward("onFailed")(data);
+          showProblem("failed", "HubSpot reported a problem with the calling extension" + failureText(data) + ".");
+        },
         defaultEventHandler: function () {},
       },
     });
