@@ -65,6 +65,16 @@ class Session:
     last_active: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def relay_only(self) -> bool:
+        """HubSpot's navigation-bar frame in calling-window mode: it only opens/relays to the calling window,
+        which owns every call (HubSpot's demo never calls the SDK from the remote in that mode)."""
+        return self.location == "remote" and self.uses_calling_window
+
+    @property
+    def can_own(self) -> bool:
+        return self.ready and not self.relay_only
+
 
 class FrameError(SoftphoneError):
     code = "bad_frame"
@@ -190,7 +200,7 @@ class WidgetHub:
         }
 
     def _preferred(self, exclude: str | None = None) -> Session | None:
-        ready = [s for s in self.sessions.values() if s.ready and s.id != exclude]
+        ready = [s for s in self.sessions.values() if s.can_own and s.id != exclude]
         if not ready:
             return None
         ready.sort(key=lambda s: (s.hidden, LOCATION_RANK.get(s.location, 3), -s.last_active))
@@ -198,7 +208,7 @@ class WidgetHub:
 
     def _ensure_owner(self, rec: CallRecord) -> Session | None:
         cur = self.sessions.get(rec.owner) if rec.owner else None
-        if cur is not None:
+        if cur is not None and not cur.relay_only:
             return cur if cur.ready else None
         new = self._preferred()
         if new is not None:
@@ -402,7 +412,7 @@ class WidgetHub:
                 eid = sdk.parse_engagement_id(info.get("engagementId"))
             except SdkPayloadError:
                 eid = None
-            adopted = self.ledger.by_engagement(eid) if eid is not None else None
+            adopted = self.ledger.by_engagement(eid) if eid is not None and s.can_own else None
             if adopted is not None and (adopted.live or adopted.awaiting_completion):
                 adopted.owner = s.id
             else:
@@ -458,7 +468,8 @@ class WidgetHub:
         self.dedupe.remember(req, "", now)
         for rec in self.ledger.awaiting_completion(owner=s.id):
             self._complete(rec.call_id, reason="next call", target=s)
-        self._dial_owner = s.id
+        owner = s.id if not s.relay_only else None       # calling-window mode: the window takes the call
+        self._dial_owner = owner
         try:
             result = await self.engine.command("dial", {
                 "number": req.number,
@@ -474,8 +485,8 @@ class WidgetHub:
         self.dedupe.remember(req, call_id, now)
         self.stats["dials"] += 1
         placed = self.ledger.get(call_id)
-        if placed is not None and placed.owner is None:
-            placed.owner = s.id
+        if placed is not None and placed.owner is None and owner is not None:
+            placed.owner = owner
             self._flush(placed)
         return {"call_id": call_id}
 

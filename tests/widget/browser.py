@@ -49,7 +49,7 @@ window.crm = new CrmHost({
   src: q.get("widget"), hostElementSelector: "#widget-host", width: "400", height: "600",
   records: q.get("records") === "none" ? [] : RECORDS_JSON,
   sync: {portalId: 123456, userId: 42, ownerId: 7, iframeLocation: q.get("loc") || "widget",
-         usesCallingWindow: false},
+         usesCallingWindow: q.get("cw") === "1"},
   createEngagements: q.get("engagements") !== "off",
   holdSync: q.get("hold") === "1",
   failUpdates: Number(q.get("fail_updates") || 0), failFinalizes: Number(q.get("fail_finalizes") || 0),

@@ -130,3 +130,27 @@ def test_create_engagement_failure_is_shown(engine: Engine, sipp: SippF, open_ho
     assert shown["kind"] == "create" and "timeline" in str(shown["text"])
     hp.click("#hangup")
     hp.wait_received("CALL_ENDED")
+
+
+def test_calling_window_owns_the_call_not_the_remote(engine: Engine, sipp: SippF, open_host: Open) -> None:
+    """usesCallingWindow: HubSpot shows the app in its navigation bar ("remote") and in a calling window. The
+    remote relays only: every call message and the post-call panel belong to the calling window."""
+    peer = sipp("uas_answer")
+    eng = engine(trunk(peer.port))
+    remote = open_host(eng, loc="remote", cw="1")
+    window = open_host(eng, loc="window", cw="1")
+    remote.dial(501)                                   # the click reached the remote frame
+    out = window.wait_received("OUTGOING_CALL_STARTED")[0]
+    window.wait_received("CALL_ANSWERED")
+    window.click("#hangup")
+    assert window.wait_received("CALL_ENDED")[0]["externalCallId"] == out["externalCallId"]
+    window.wait_view("postcall")
+    remote.wait_view("idle", timeout=10)
+    window.fill("#notes", "From the calling window")
+    window.click("#save")
+    done = window.wait_received("CALL_COMPLETED")[0]
+    assert done["engagementProperties"]["hs_call_body"] == "From the calling window"
+    for t in ("OUTGOING_CALL_STARTED", "CALL_ANSWERED", "CALL_ENDED", "CALL_COMPLETED"):
+        assert remote.received(t) == [], t
+    assert set(remote.widget("window.__softphone.sdkCalls.map(c => c.method)")) <= {"initialized", "resizeWidget"}
+    assert len(window.engagements()) == 1 and remote.engagements() == [] and peer.invites() == 1

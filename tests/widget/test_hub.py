@@ -213,14 +213,35 @@ async def test_calls_placed_elsewhere_go_to_the_preferred_tab(env: tuple[Engine,
     engine, hub = env
     side, remote, window = Widget(hub), Widget(hub), Widget(hub)
     await side.ready(iframeLocation="widget")
-    await remote.ready(iframeLocation="remote")
-    await window.ready(iframeLocation="window")
+    await remote.ready(iframeLocation="remote", usesCallingWindow=True)
+    await window.ready(iframeLocation="window", usesCallingWindow=True)
     await window.send({"type": "visibility", "data": {"isHidden": True}})
     assert engine.phone is not None
     engine.phone.dial("+14155550199")                        # from the desktop window / ctl
-    assert remote.methods()[-1] == "outgoingCall"
-    assert window.methods() == side.methods() == ["initialized"]
-    assert "dialingContext" not in remote.sdk("outgoingCall")[0]["data"]
+    # the visible side widget is preferred; the remote of calling-window mode never owns a call
+    assert side.methods()[-1] == "outgoingCall"
+    assert window.methods() == remote.methods() == ["initialized"]
+    assert "dialingContext" not in side.sdk("outgoingCall")[0]["data"]
+
+
+async def test_calling_window_mode_the_remote_never_owns(env: tuple[Engine, WidgetHub]) -> None:
+    """usesCallingWindow: the navigation-bar frame only relays; the calling window owns calls and post-call."""
+    engine, hub = env
+    remote = Widget(hub)
+    await remote.ready(iframeLocation="remote", usesCallingWindow=True)
+    call_id = await dial(remote)                             # HubSpot relayed a click to the remote
+    assert remote.methods() == ["initialized"]
+    window = Widget(hub)
+    await window.ready(iframeLocation="window", usesCallingWindow=True)
+    await window.send({"type": "visibility", "data": {"isHidden": True}})
+    assert window.methods() == ["initialized", "outgoingCall"]
+    sip(engine, call_id, SipLegState.CONFIRMED, 200)
+    sip(engine, call_id, SipLegState.DISCONNECTED, 200)
+    assert window.methods()[-2:] == ["callAnswered", "callEnded"] and window.of("postcall")
+    assert remote.methods() == ["initialized"] and remote.of("postcall") == []
+    window.close()                                           # the rep closes the calling window
+    ring_in(engine, "in-9")
+    assert remote.methods() == ["initialized"]
 
 
 async def test_next_call_completes_the_previous_one(env: tuple[Engine, WidgetHub]) -> None:

@@ -202,8 +202,16 @@ import { notesToHtml } from "./common/text.js";
   }
   $("hs-problem-close").addEventListener("click", function () { clearProblem(); });
 
+  // Calling-window mode: the navigation-bar frame ("remote") never speaks for a call; the calling window does.
+  const CALL_METHODS = new Set(["outgoingCall", "incomingCall", "callAnswered", "callEnded", "callCompleted",
+    "callTransferred", "finalizeEngagement"]);
+  function relayOnly() {
+    return state.location === "remote" && !!(state.sdkInfo && state.sdkInfo.usesCallingWindow);
+  }
+
   function callSdk(method, data) {
     if (!SDK_METHODS.has(method) || !extensions || typeof extensions[method] !== "function") return;
+    if (CALL_METHODS.has(method) && relayOnly()) return;
     if (method === "initialized") {
       data = Object.assign({}, data, { sizeInfo: currentSize() });
       state.initializedSent = true;
@@ -332,6 +340,7 @@ import { notesToHtml } from "./common/text.js";
         callSdk(f.method, f.data || {});
         return;
       case "postcall":
+        if (relayOnly()) return;
         if (!state.postcall || state.postcall.call.call_id !== f.call.call_id) {
           state.disposition = (f.draft && f.draft.disposition) || "";
           $("notes").value = (f.draft && f.draft.notes) || "";
