@@ -119,6 +119,7 @@ class WidgetHub:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._postcall_sent: dict[str, tuple[str, int | None]] = {}
         self._caller_lookup: dict[str, str] = {}
+        self._relayed: dict[str, set[str]] = {}      # call -> tabs that got a copy of its incomingCall
         self._logged_in: bool | None = engine.phone.logged_in if engine.phone is not None else None
         bus = engine.bus
         self._unsubscribe = [
@@ -253,6 +254,7 @@ class WidgetHub:
             return
         for msg in self.ledger.owed(rec.call_id):
             self._send_sdk(owner, msg)
+            self._relay(rec, owner, msg)
         if not rec.awaiting_completion:
             return
         if not rec.needs_rep:
@@ -263,6 +265,27 @@ class WidgetHub:
             self._postcall_sent[rec.call_id] = (owner.id, rec.engagement_id)
             owner.send(self._postcall(rec, owner))
             self._arm_backstop(rec.call_id)
+
+    def _relay(self, rec: CallRecord, owner: Session, msg: SdkMessage) -> None:
+        """Several HubSpot tabs without a calling window: HubSpot expects ``incomingCall`` in every tab (its
+        ringing UI and caller-ID match), but only the owner's creates the engagement. The other tabs also hear
+        that the call was answered/ended, so their ringing UI closes; they never get ``callCompleted``."""
+        if msg.method == "incomingCall":
+            if owner.uses_calling_window:
+                return
+            others = [s for s in self.sessions.values()
+                      if s is not owner and s.can_own and not s.uses_calling_window]
+            self._relayed[rec.call_id] = {s.id for s in others}
+            for s in others:
+                self._send_sdk(s, SdkMessage(msg.method, {**msg.data, "createEngagement": False}, msg.call_id))
+        elif msg.method in ("callAnswered", "callEnded"):
+            data = {k: v for k, v in msg.data.items() if k != "engagementId"}
+            for sid in self._relayed.get(rec.call_id, set()):
+                other = self.sessions.get(sid)
+                if other is not None and other is not owner and other.ready:
+                    self._send_sdk(other, SdkMessage(msg.method, data, msg.call_id))
+            if msg.method == "callEnded":
+                self._relayed.pop(rec.call_id, None)
 
     def _postcall(self, rec: CallRecord, s: Session) -> dict[str, Any]:
         snap = rec.snapshot

@@ -154,3 +154,33 @@ def test_calling_window_owns_the_call_not_the_remote(engine: Engine, sipp: SippF
         assert remote.received(t) == [], t
     assert set(remote.widget("window.__softphone.sdkCalls.map(c => c.method)")) <= {"initialized", "resizeWidget"}
     assert len(window.engagements()) == 1 and remote.engagements() == [] and peer.invites() == 1
+
+
+def test_several_tabs_all_ring_one_engagement(engine: Engine, open_host: Open) -> None:
+    """Several HubSpot tabs without a calling window: incomingCall reaches every tab (HubSpot's ringing UI and
+    caller-ID match in each), exactly one of them creates the engagement and completes it."""
+    eng = engine(demo="on")
+    tabs = [open_host(eng), open_host(eng), open_host(eng)]
+    eng.ctl("demo_call_me")
+    incs = [t.wait_received("INCOMING_CALL")[0] for t in tabs]
+    assert len({i["externalCallId"] for i in incs}) == 1
+    assert sorted(i["createEngagement"] for i in incs) == [False, False, True]
+    owner = next(t for t, i in zip(tabs, incs, strict=True) if i["createEngagement"])
+    others = [t for t in tabs if t is not owner]
+    for t in tabs:
+        wait_for(lambda t=t: t.sent("CALLER_ID_MATCH_SUCCEEDED"), 10, what="caller-ID match in every tab")
+    others[0].click("#answer")                         # the rep answers in any tab
+    owner.wait_received("CALL_ANSWERED")
+    for t in others:
+        t.wait_received("CALL_ANSWERED")
+    owner.wait_view("call")
+    owner.click("#hangup")
+    owner.wait_received("CALL_ENDED")
+    for t in others:
+        assert "engagementId" not in t.wait_received("CALL_ENDED")[0]
+    owner.wait_view("postcall")
+    owner.click("#save")
+    owner.wait_received("CALL_COMPLETED")
+    assert len(owner.engagements()) == 1 and owner.engagements()[0]["completed"]
+    for t in others:
+        assert t.engagements() == [] and t.received("CALL_COMPLETED") == []

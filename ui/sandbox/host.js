@@ -261,6 +261,8 @@
           break;
         }
         case T.CALL_ENDED: {
+          if (this.incoming && this.incoming.engagementId === null
+              && this.incoming.externalCallId === data.externalCallId) this.incoming = null;
           const e = this._engagementFor(data);
           if (e) {
             e.ended = true; e.endedAt = Date.now(); e.endStatus = data.callEndStatus || null;
@@ -327,12 +329,25 @@
       const existing = data.externalCallId && this.engagements.find((x) => x.externalCallId === data.externalCallId);
       if (existing) { existing.duplicates += 1; return; }
       const matches = this.matchCaller(data.fromNumber);
+      if (!data.createEngagement) {         // another tab logs this call: ring and match here, record nothing
+        this.incoming = { engagementId: null, externalCallId: data.externalCallId || null,
+          fromNumber: data.fromNumber, match: matches[0] || null, answered: false };
+        this._matchCaller(matches);
+        return;
+      }
       const e = this._newEngagement({
         externalCallId: data.externalCallId || null, direction: "INBOUND", status: "RINGING",
         toNumber: data.toNumber || "", fromNumber: data.fromNumber || "", startedAt: data.callStartTime || Date.now(),
         record: matches[0] || null,
       });
       this.incoming = { engagementId: e.id, fromNumber: data.fromNumber, match: matches[0] || null, answered: false };
+      this._matchCaller(matches);
+      if (data.createEngagement && this.opts.createEngagements) {
+        this._createEngagement(e);
+      }
+    }
+
+    _matchCaller(matches) {
       if (matches.length) {
         this.send(T.CALLER_ID_MATCH_SUCCEEDED, {
           callerIdMatches: matches.map((r) => (r.type === "CONTACT"
@@ -343,9 +358,10 @@
       } else {
         this.send(T.CALLER_ID_MATCH_FAILED, {});
       }
-      if (data.createEngagement && this.opts.createEngagements) {
-        this.send(T.CREATE_ENGAGEMENT_SUCCEEDED, { engagementId: e.id });
-      }
+    }
+
+    _createEngagement(e) {
+      this.send(T.CREATE_ENGAGEMENT_SUCCEEDED, { engagementId: e.id });
     }
 
     coordinates(r) {
