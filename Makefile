@@ -19,6 +19,7 @@ check: setup
 	$(VENV)/bin/ruff check softphone tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --platform darwin --cache-dir .mypy_cache/darwin
+	$(VENV)/bin/mypy --platform win32 --cache-dir .mypy_cache/win32
 
 # pytest exit code 5 means "no tests collected": treat as failure only when tests exist.
 test: check

@@ -1,4 +1,4 @@
-"""Entry point of the windowed executable on Windows (``Softphone.exe``) and macOS (``Softphone.app``): with no
+"""Entry point of the windowed executable on Windows (``SoftphoneApp.exe``) and macOS (``Softphone.app``): with no
 arguments it is ``softphone run``; a link (``tel:…``) dials through the window; anything else (the window
 starting its engine as ``sys.executable -m softphone serve``) is the normal command line.
 Linux has one executable (packaging/softphone_entry.py): its desktop entry runs ``softphone %u``.

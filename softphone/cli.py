@@ -25,6 +25,7 @@ from softphone.errors import ConfigError, EngineNotRunning, SoftphoneError
 
 if TYPE_CHECKING:
     from softphone import config as cfg
+    from softphone.platform.lock import FileLock
 
 log = logging.getLogger("softphone")
 
@@ -105,19 +106,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_serve(settings, data_dir))
     finally:
-        os.close(lock)
+        lock.release()
 
 
-def _instance_lock(data_dir: Path) -> int | None:
-    import fcntl
+def _instance_lock(data_dir: Path) -> FileLock | None:
+    from softphone.platform.lock import FileLock
 
-    fd = os.open(data_dir / "engine.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
+    return FileLock.try_acquire(data_dir / "engine.lock")
 
 
 async def _serve(settings: cfg.Settings, data_dir: Path) -> int:

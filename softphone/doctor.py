@@ -99,6 +99,15 @@ def report() -> tuple[str, bool]:
 
         for level, text in doctor_checks(settings, env.data_path):
             add({"ok": OK, "warn": WARN, "fail": BAD}[level], text)
+    if settings is not None:
+        from softphone.nat_probe import doctor_checks as nat_checks
+
+        for level, text in nat_checks(settings, status):
+            add({"ok": OK, "warn": WARN, "fail": BAD}[level], text)
+    from softphone.platform.hints import headset_hints, microphone_hints
+
+    for hint in headset_hints() + microphone_hints():
+        lines.append(f"note: {hint}")
     if status and isinstance(status.get("inbound"), dict):
         door = status["inbound"]
         refused = int(door.get("rejected", 0)) + int(door.get("dropped", 0))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -62,21 +61,10 @@ class LazyClient:
 
 
 def engine_listening(data_dir: Path) -> bool:
-    """Cheap check (no HTTP stack): does something accept connections on the control socket?"""
-    from softphone.control.protocol import SOCKET_NAME
+    """Cheap check (no HTTP stack): does something accept connections on the control endpoint?"""
+    from softphone.control.protocol import control_endpoint
 
-    path = data_dir / SOCKET_NAME
-    if not path.exists():
-        return False
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(1.0)
-    try:
-        sock.connect(str(path))
-    except OSError:
-        return False
-    finally:
-        sock.close()
-    return True
+    return control_endpoint(data_dir).listening()
 
 
 def engine_command() -> list[str]:
