@@ -357,7 +357,7 @@ class Engine:
         """HubSpot knows the caller: the contact's name wins over the SIP display name (window, history)."""
         if self._phone is not None and ev.name:
             with contextlib.suppress(SoftphoneError):
-                self._phone.set_remote_name(ev.call_id, ev.name)
+                self._phone.set_remote_name(ev.call_id, ev.name, ev.company, ev.record_url)
 
     def _on_sip_event(self, ev: object) -> None:
         if self._phone is not None:

@@ -186,6 +186,8 @@ class CallSnapshot:
     notes: str = ""
     disposition: str = ""
     codec: str = ""
+    remote_company: str = ""           # the CRM contact's company, once known
+    record_url: str = ""               # the contact's record in HubSpot, once known
     dialing_context: dict[str, Any] | None = field(default=None, compare=False)
 
     @property

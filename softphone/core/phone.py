@@ -331,9 +331,11 @@ class Phone:
         snap = self.call(call_id)
         return self._update(snap, engagement_id=engagement_id)
 
-    def set_remote_name(self, call_id: str, name: str) -> CallSnapshot:
-        """Who the caller is, learnt after the call began (the CRM); live and recently ended calls."""
-        return self._update(self.call(call_id), remote_name=name)
+    def set_remote_name(self, call_id: str, name: str, company: str = "", record_url: str = "") -> CallSnapshot:
+        """Who the caller is, learnt after the call began (the CRM); live and recently ended calls. Only an
+        https record link is kept (surfaces make it clickable)."""
+        url = record_url if record_url.startswith("https://") else ""
+        return self._update(self.call(call_id), remote_name=name, remote_company=company, record_url=url)
 
     def set_outcome(self, call_id: str, notes: str | None = None, disposition: str | None = None) -> CallSnapshot:
         snap = self.call(call_id)

@@ -108,7 +108,7 @@ class CallToast(QWidget):
         self.setWindowTitle(f"Incoming call — {label}")
         self.kicker.setText("INCOMING CALL" + (f"  ·  {call['account']}" if call.get("account") else ""))
         self.name.setText(label)
-        self.detail.setText(str(call.get("remote") or "") if label != call.get("remote") else "Ringing…")
+        self.detail.setText(_detail(call, label) or "Ringing…")
         self._buttons(("decline", "Decline"), ("answer", "Answer"))
         self._place()
 
@@ -121,7 +121,7 @@ class CallToast(QWidget):
         self.setWindowTitle(f"Missed call — {label}")
         self.kicker.setText("MISSED CALL")
         self.name.setText(label)
-        self.detail.setText(str(call.get("remote") or "") if label != call.get("remote") else "")
+        self.detail.setText(_detail(call, label))
         self._buttons(("dismiss", "Dismiss"), ("callback", "Call back"))
         self._place()
         self._hide_timer.start(MISSED_HIDE_MS)
@@ -179,3 +179,10 @@ class CallToast(QWidget):
         if self._call:
             self._on_action("open", dict(self._call))
         super().mousePressEvent(event)
+
+
+def _detail(call: dict[str, Any], label: str) -> str:
+    """Under the name: the contact's company and the number (when the name is not the number itself)."""
+    remote = str(call.get("remote") or "")
+    bits = [str(call.get("remote_company") or "").strip(), remote if label != remote else ""]
+    return " · ".join(b for b in bits if b)

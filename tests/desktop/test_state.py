@@ -109,3 +109,12 @@ def test_tray_effect_only_on_change() -> None:
     st = DesktopState()
     st.apply(status())
     assert st.apply({"type": "dtmf", "call_id": "x", "digit": "1"}) == []
+
+
+def test_toast_detail_names_company_and_number() -> None:
+    """The toast's line under the caller's name: the CRM contact's company, then the number."""
+    from softphone.desktop.toast import _detail
+
+    call = {"remote": "+14155550132", "remote_name": "Maya Chen", "remote_company": "Northwind Traders"}
+    assert _detail(call, "Maya Chen") == "Northwind Traders · +14155550132"
+    assert _detail({"remote": "+14155550132"}, "+14155550132") == ""

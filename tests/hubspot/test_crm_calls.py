@@ -129,6 +129,10 @@ def test_desktop_dialer_call_is_logged_once_with_properties_and_association(
     named = wait_for(lambda: [e for e in eng.of("caller") if e["call_id"] == call_id], 10, what="callee's name")
     assert (named[0]["name"], named[0]["company"]) == ("Maya Chen", "Northwind Traders")
     assert named[0]["record_url"] == f"https://app.hubspot.com/contacts/{crm.portal_id}/record/0-1/{contact}"
+    # every surface (window call panel, toast) gets name, company and the record link with the call itself
+    live = wait_for(lambda: [c for c in eng.status()["calls"] if c["call_id"] == call_id
+                             and c["remote_company"] == "Northwind Traders"], 10, what="company on the call")
+    assert (live[0]["remote_name"], live[0]["record_url"]) == ("Maya Chen", named[0]["record_url"])
     eng.ctl("hangup", call_id=call_id)
     row = eng.wait_logged(call_id)
     [call] = crm.calls_for(call_id)

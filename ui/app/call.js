@@ -92,6 +92,24 @@ export async function sendDtmf(digit, call) {
   await act(api.command('dtmf', { digits: digit, call_id: call.call_id }));
 }
 
+/* The caller's name; a link to the contact's record in HubSpot once the CRM found it (opens in the browser). */
+function setName(el, who, call) {
+  el.replaceChildren();
+  const url = String(call.record_url || '');
+  if (url.startsWith('https://')) {
+    el.append(h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', class: 'record-link',
+      title: 'Open the contact in HubSpot', text: who }));
+  } else {
+    el.textContent = who;
+  }
+}
+
+/* Under the name: company and number when the name is known, else what the caller passes. */
+function detailLine(call, otherwise) {
+  if (!hasName(call)) return otherwise;
+  return [String(call.remote_company || '').trim(), call.remote].filter(Boolean).join(' · ');
+}
+
 function setAvatar(el, call) {
   el.replaceChildren();
   const ini = initials(call.caller_name || call.remote_name);
@@ -101,8 +119,8 @@ function setAvatar(el, call) {
 export function renderIncoming(c) {
   setAvatar($('incoming-avatar'), c);
   const who = callerLabel(c);
-  $('incoming-name').textContent = who;
-  $('incoming-number').textContent = hasName(c) ? c.remote : '';
+  setName($('incoming-name'), who, c);
+  $('incoming-number').textContent = detailLine(c, '');
   $('incoming-account').textContent = c.account ? `to ${c.account}` : '';
   $('incoming-answer').setAttribute('aria-label', `Answer call from ${who}`);
   $('incoming-decline').setAttribute('aria-label', `Decline call from ${who}`);
@@ -133,8 +151,8 @@ export function renderCall(c, waiting) {
   el.dataset.state = c.state;
   setAvatar($('call-avatar'), c);
   const who = callerLabel(c);
-  $('call-name').textContent = who;
-  $('call-number').textContent = hasName(c) ? c.remote : (c.account ? `via ${c.account}` : '');
+  setName($('call-name'), who, c);
+  $('call-number').textContent = detailLine(c, c.account ? `via ${c.account}` : '');
   const st = $('call-state');
   st.textContent = stateLine(c);
   st.className = 'call-state' + (c.state === 'ESTABLISHED' ? '' : ' muted-state');
