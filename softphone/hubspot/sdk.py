@@ -49,6 +49,7 @@ __all__ = [
     "call_answered",
     "call_completed",
     "call_ended",
+    "call_transferred",
     "describe",
     "engagement_properties",
     "epoch_ms",
@@ -355,6 +356,11 @@ def call_answered(snap: CallSnapshot) -> SdkMessage:
     return SdkMessage("callAnswered", {"externalCallId": snap.call_id}, snap.call_id)
 
 
+def call_transferred(call_id: str) -> SdkMessage:
+    """``callTransferred`` (SDK 0.9.6+): the SDK defines only ``externalCallId``."""
+    return SdkMessage("callTransferred", {"externalCallId": call_id}, call_id)
+
+
 def call_ended(snap: CallSnapshot, engagement_id: int | None) -> SdkMessage:
     status = snap.end_status or CallEndStatus.FAILED
     data: dict[str, Any] = {"externalCallId": snap.call_id, "callEndStatus": status.value}
@@ -478,6 +484,7 @@ class CallRecord:
     engagement_id: int | None = None
     engagement_failed: bool = False
     refused: bool = False              # refused on arrival (do-not-disturb): HubSpot is never told of it
+    transferred: bool = False          # callTransferred sent
     caller: list[CallerMatch] = field(default_factory=list)
 
     @property
@@ -586,6 +593,15 @@ class CallLedger:
             out.append(call_ended(snap, rec.engagement_id))
             rec.ended = True
         return out
+
+    def transferred(self, call_id: str) -> SdkMessage | None:
+        """The rep transferred the call: one ``callTransferred``, only for a call HubSpot was told of and
+        before its ``callEnded``."""
+        rec = self._records.get(call_id)
+        if rec is None or not rec.started or rec.ended or rec.transferred:
+            return None
+        rec.transferred = True
+        return call_transferred(call_id)
 
     def engagement_created(self, owner: str | None, engagement_id: int,
                            external_call_id: str | None = None) -> CallRecord | None:

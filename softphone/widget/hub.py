@@ -34,6 +34,7 @@ import phonenumbers
 from softphone.core.events import (
     AvailabilityChanged,
     CallSnapshot,
+    CallTransferred,
     CallUpdated,
     Direction,
     Notice,
@@ -127,6 +128,7 @@ class WidgetHub:
             bus.subscribe(RegistrationChanged, self._on_registration),
             bus.subscribe(AvailabilityChanged, self._on_availability),
             bus.subscribe(Notice, self._on_notice),
+            bus.subscribe(CallTransferred, self._on_transferred),
         ]
 
     def close(self) -> None:
@@ -381,6 +383,15 @@ class WidgetHub:
             if s.ready:
                 self._send_sdk(s, SdkMessage("userAvailable" if ev.available else "userUnavailable", {}))
         self._broadcast({"type": "status", "status": self.status()})
+
+    def _on_transferred(self, ev: CallTransferred) -> None:
+        rec = self.ledger.get(ev.call_id)
+        owner = self._ensure_owner(rec) if rec is not None else None
+        if owner is None:
+            return                          # nobody can tell HubSpot now; its callEnded still will
+        msg = self.ledger.transferred(ev.call_id)
+        if msg is not None:
+            self._send_sdk(owner, msg)
 
     def _on_notice(self, ev: Notice) -> None:
         frame = {"type": "notice", "level": ev.level, "message": ev.message, "code": ev.code,

@@ -317,3 +317,13 @@ def test_from_number_is_the_reps_phone_number_never_a_login_name() -> None:
     assert "fromNumber" not in out
     assert "hs_call_from_number" not in sdk.engagement_properties(e, own_number=None)
     assert sdk.engagement_properties(e, own_number="+14155550100")["hs_call_from_number"] == "+14155550100"
+
+
+def test_transferred_once_and_only_before_call_ended() -> None:
+    led = ledger()
+    led.observe(snap())
+    assert led.transferred("c1") is None                    # HubSpot never heard of it
+    led.owed("c1")
+    msg = led.transferred("c1")
+    assert msg is not None and (msg.method, msg.data) == ("callTransferred", {"externalCallId": "c1"})
+    assert led.transferred("c1") is None
