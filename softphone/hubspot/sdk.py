@@ -57,6 +57,7 @@ __all__ = [
     "incoming_call",
     "initialized",
     "outgoing_call",
+    "parse_call_outcomes",
     "parse_caller_id_matches",
     "parse_dial_number",
     "parse_engagement_id",
@@ -242,6 +243,28 @@ def parse_outcome(notes: object, disposition: object) -> tuple[str, str]:
     if not isinstance(disposition, str) or (disposition and not _GUID.match(disposition)):
         raise SdkPayloadError("That call outcome is not one HubSpot knows.")
     return notes, disposition.lower()
+
+
+def parse_call_outcomes(data: object) -> list[dict[str, str]]:
+    """The account's call outcomes as HubSpot's CRM API lists them (``GET /calling/v1/dispositions``:
+    ``[{"id": GUID, "label": text}, ...]``) → ``[{"label", "id"}]`` for the post-call panel. Malformed entries
+    are skipped; an empty result means "use DEFAULT_OUTCOMES" (the six defaults exist in every account)."""
+    items = data.get("results") if isinstance(data, Mapping) else data
+    if not isinstance(items, list):
+        return []
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for item in items[:50]:
+        if not isinstance(item, Mapping):
+            continue
+        oid, label = item.get("id"), item.get("label")
+        if not isinstance(oid, str) or not _GUID.match(oid) or not isinstance(label, str):
+            continue
+        label = _CONTROL.sub("", label).strip()[:80]
+        if label and oid.lower() not in seen:
+            seen.add(oid.lower())
+            out.append({"label": label, "id": oid.lower()})
+    return out
 
 
 @dataclass(frozen=True)

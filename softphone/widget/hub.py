@@ -121,6 +121,7 @@ class WidgetHub:
         self._postcall_sent: dict[str, tuple[str, int | None]] = {}
         self._caller_lookup: dict[str, str] = {}
         self._relayed: dict[str, set[str]] = {}      # call -> tabs that got a copy of its incomingCall
+        self.outcomes: list[dict[str, str]] = [{"label": k, "id": v} for k, v in sdk.DEFAULT_OUTCOMES.items()]
         self._logged_in: bool | None = engine.phone.logged_in if engine.phone is not None else None
         bus = engine.bus
         self._unsubscribe = [
@@ -153,6 +154,14 @@ class WidgetHub:
         if acc is None:
             return None
         return sdk.from_number(acc.caller_id_number, acc.user)
+
+    def set_outcomes(self, data: object) -> bool:
+        """The account's own call outcomes, once the CRM API answered (raw JSON, validated here); the six
+        defaults stay when it gives none. Every open widget gets the new list. True if the account's list is used."""
+        own = sdk.parse_call_outcomes(data)
+        self.outcomes = own or [{"label": k, "id": v} for k, v in sdk.DEFAULT_OUTCOMES.items()]
+        self._broadcast({"type": "outcomes", "outcomes": self.outcomes})
+        return bool(own)
 
     def sdk_logged(self, call_id: str) -> bool:
         """A widget session delivered outgoingCall/incomingCall for this call and HubSpot did not refuse the
@@ -198,7 +207,7 @@ class WidgetHub:
             "session": s.id,
             "status": self.status(),
             "calls": calls,
-            "outcomes": [{"label": k, "id": v} for k, v in sdk.DEFAULT_OUTCOMES.items()],
+            "outcomes": self.outcomes,
             "hide_widget": self.ledger.hide_widget,
         }
 

@@ -434,3 +434,15 @@ async def test_do_not_disturb_call_gets_no_engagement(env: tuple[Engine, WidgetH
     assert engine.history.get("in-dnd")["end_status"] == "MISSED"          # type: ignore[index]
     assert not {"incomingCall", "callEnded", "callCompleted"} & set(w.methods())
     assert hub.ledger.get("in-dnd") is None and not hub.sdk_logged("in-dnd")
+
+
+async def test_account_outcomes_replace_the_defaults(env: tuple[Engine, WidgetHub]) -> None:
+    _, hub = env
+    w = Widget(hub)
+    assert [o["label"] for o in w.frames[0]["outcomes"]] == list(sdk.DEFAULT_OUTCOMES)
+    own = "0a1b2c3d-0000-4000-8000-00000000000a"
+    assert hub.set_outcomes({"results": [{"id": own.upper(), "label": "Demo booked"}, {"id": "x", "label": "bad"}]})
+    assert w.of("outcomes")[-1]["outcomes"] == [{"label": "Demo booked", "id": own}]
+    assert Widget(hub).frames[0]["outcomes"] == [{"label": "Demo booked", "id": own}]
+    assert not hub.set_outcomes([])                          # the CRM gave none: the six defaults again
+    assert len(w.of("outcomes")[-1]["outcomes"]) == 6

@@ -333,6 +333,10 @@ import { notesToHtml } from "./common/text.js";
       case "status":
         state.status = f.status;
         break;
+      case "outcomes":                 // the account's own outcomes arrived from the CRM API
+        state.outcomes = f.outcomes || [];
+        $("outcomes").textContent = "";
+        break;
       case "call":
         onCall(f.call);
         break;
