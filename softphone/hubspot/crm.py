@@ -53,6 +53,7 @@ CALLS_PATH: Final = "/crm/v3/objects/calls"
 CALLS_SEARCH_PATH: Final = "/crm/v3/objects/calls/search"
 CONTACTS_SEARCH_PATH: Final = "/crm/v3/objects/contacts/search"
 ACCOUNT_DETAILS_PATH: Final = "/account-info/v3/details"
+CALL_OUTCOMES_PATH: Final = "/calling/v1/dispositions"
 TOKEN_INFO_PATH: Final = "/oauth/v2/private-apps/get/access-token-info"
 
 CALL_TO_CONTACT: Final = 194
@@ -323,6 +324,11 @@ class CrmClient:
 
     async def _request(self, method: str, path: str, *, body: dict[str, Any] | None = None,
                        search: bool = False, what: str, timeout: float | None = None) -> dict[str, Any]:
+        resp = await self._send(method, path, body=body, search=search, what=what, timeout=timeout)
+        return self._json(resp, what)
+
+    async def _send(self, method: str, path: str, *, body: dict[str, Any] | None = None,
+                    search: bool = False, what: str, timeout: float | None = None) -> httpx.Response:
         await self.limiter.acquire()
         if search:
             await self.search_limiter.acquire()
@@ -341,7 +347,7 @@ class CrmClient:
                                  f"({_redact(str(exc) or type(exc).__name__, self._token)}).",
                                  maybe_applied=True) from None
         if resp.is_success:
-            return self._json(resp, what)
+            return resp
         raise self._error(resp, what)
 
     def _json(self, resp: httpx.Response, what: str) -> dict[str, Any]:
@@ -418,6 +424,16 @@ class CrmClient:
         except (KeyError, TypeError, ValueError):
             raise CrmUnavailable("HubSpot's account details did not have the documented shape "
                                  "(portalId).") from None
+
+    async def call_outcomes(self) -> object:
+        """The account's call outcomes (``GET /calling/v1/dispositions``: a JSON array of ``{id, label}``), as
+        sent; the caller validates them (``hubspot.sdk.parse_call_outcomes``)."""
+        resp = await self._send("GET", CALL_OUTCOMES_PATH, what="read the account's call outcomes")
+        try:
+            payload: object = resp.json()
+        except (ValueError, UnicodeDecodeError):
+            raise CrmUnavailable("HubSpot's call outcomes were not JSON.", status=resp.status_code) from None
+        return payload
 
     async def search_contacts(self, forms: list[str], *, limit: int = 10,
                               timeout: float | None = None) -> list[Contact]:

@@ -29,6 +29,14 @@ class CallerIdentified:
 
 
 @dataclass(frozen=True)
+class CallOutcomesKnown:
+    """The account's own call outcomes, read from the CRM (validated ``[{"label", "id"}]``): the widget's
+    post-call panel offers these instead of HubSpot's six defaults."""
+
+    outcomes: tuple[tuple[str, str], ...]        # (label, id)
+
+
+@dataclass(frozen=True)
 class CallLogged:
     """A call the widget did not own was written to HubSpot through the CRM API (created or updated)."""
 

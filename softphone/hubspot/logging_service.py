@@ -49,7 +49,7 @@ from softphone.hubspot.crm import (
     CrmMissingScopes,
     phone_forms,
 )
-from softphone.hubspot.events import CallerIdentified, CallLogged
+from softphone.hubspot.events import CallerIdentified, CallLogged, CallOutcomesKnown
 from softphone.storage.outbox import FILENAME, REJECTED, RETRY, Outbox, OutboxItem
 
 if TYPE_CHECKING:
@@ -263,6 +263,13 @@ class LoggingService:
             self.account = await client.account_details()
         except CrmError as exc:
             log.info("HubSpot account details unavailable (record links will follow): %s", exc.message)
+        try:
+            own = sdk.parse_call_outcomes(await client.call_outcomes())
+        except CrmError as exc:
+            log.info("HubSpot call outcomes unavailable (the six defaults stay): %s", exc.message)
+            return
+        if own and self._engine is not None:
+            self._engine.bus.publish(CallOutcomesKnown(tuple((o["label"], o["id"]) for o in own)))
 
     # ------------------------------------------------------------------ bus
 

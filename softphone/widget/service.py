@@ -50,6 +50,7 @@ import contextlib
 import json
 import logging
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ from aiohttp import WSMsgType, web
 from softphone import __version__
 from softphone.errors import SoftphoneError
 from softphone.hubspot import sdk
+from softphone.hubspot.events import CallOutcomesKnown
 from softphone.ports import EngineAPI
 from softphone.widget import security
 from softphone.widget.assets import WEB_DIR, vendor_stamp
@@ -106,6 +108,7 @@ class WidgetService:
         self.url: str | None = None
         self.port: int | None = None
         self.hub: WidgetHub | None = None
+        self._unsub_outcomes: Callable[[], None] | None = None
         self.certs: CertPaths | None = None
         self._engine: EngineAPI | None = None
         self._runner: web.AppRunner | None = None
@@ -141,6 +144,8 @@ class WidgetService:
         self._load_assets()
         self.hub = WidgetHub(engine)
         engine.provide_sdk_log(self.hub.sdk_logged)
+        # the account's own call outcomes, once the CRM connection read them (the six defaults until then)
+        self._unsub_outcomes = engine.bus.subscribe(CallOutcomesKnown, self._on_outcomes)
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_FRAME)
         app.router.add_get("/", self._widget_page)
         app.router.add_get("/ws", self._websocket)
@@ -191,6 +196,13 @@ class WidgetService:
             self.hub = None
         if self._engine is not None:
             self._engine.provide_sdk_log(None)
+        if self._unsub_outcomes is not None:
+            self._unsub_outcomes()
+            self._unsub_outcomes = None
+
+    def _on_outcomes(self, ev: CallOutcomesKnown) -> None:
+        if self.hub is not None:
+            self.hub.set_outcomes([{"label": label, "id": oid} for label, oid in ev.outcomes])
 
     def _load_assets(self) -> None:
         static: dict[str, tuple[bytes, str]] = {}

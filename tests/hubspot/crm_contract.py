@@ -148,6 +148,11 @@ class CrmContract:
         self.contacts: dict[int, Obj] = {}
         self.companies: dict[int, Obj] = {}
         self.calls: dict[int, Obj] = {}
+        # GET /calling/v1/dispositions: the account's call outcomes (HubSpot's six defaults unless a test sets
+        # its own), a JSON array of {id, label}
+        self.outcomes: list[dict[str, str]] = [
+            {"id": "f240bbac-87c9-4f6e-bf70-924b57d47db7", "label": "Connected"},
+            {"id": "73a0d17f-1163-4015-bdd5-ec830791da20", "label": "No answer"}]
         self.searchable_at: dict[int, float] = {}
         self.requests: list[Recorded] = []
         self.early = 0                                 # requests sent before the Retry-After we gave
@@ -347,6 +352,7 @@ class CrmContract:
             ("POST", r"/crm/v3/objects/calls/search", self._search_calls, READ),
             ("POST", r"/crm/v3/objects/contacts/search", self._search_contacts, READ),
             ("GET", r"/account-info/v3/details", self._details, None),
+            ("GET", r"/calling/v1/dispositions", self._dispositions, None),
             ("POST", r"/oauth/v2/private-apps/get/access-token-info", self._token_info, None),
         ]
         for m, pattern, fn, scope in routes:
@@ -569,6 +575,11 @@ class CrmContract:
                      "companyCurrency": "USD", "additionalCurrencies": [], "utcOffset": "-05:00",
                      "utcOffsetMilliseconds": -18000000, "uiDomain": "app.hubspot.com",
                      "dataHostingLocation": "na1"}
+
+    def _dispositions(self, body: Any, *, token: str) -> tuple[int, Any]:
+        if body is not None:
+            raise ApiError(400, "GET takes no body", "VALIDATION_ERROR")
+        return 200, list(self.outcomes)
 
     def _token_info(self, body: Any, *, token: str) -> tuple[int, Any]:
         body = self._object(body)

@@ -100,3 +100,28 @@ def history_row(eng: CrmEngine, call_id: str) -> dict[str, Any]:
     rows: list[dict[str, Any]] = eng.ctl("history", limit=50)["calls"]
     return next(r for r in rows if r["call_id"] == call_id)
 
+
+
+def test_the_accounts_own_call_outcomes_are_offered_after_the_call(
+        widget_engine: tuple[CrmEngine, Sipp], context: Any, host_server: HostServer,  # noqa: F811
+        crm: CrmContract) -> None:
+    """With the CRM connected, the post-call panel offers the account's outcomes (read from HubSpot), and the
+    one the rep picks is what HubSpot gets as hs_call_disposition."""
+    eng, _peer = widget_engine
+    booked = "5f4b3c2a-1d0e-4f9a-8b7c-6d5e4f3a2b1c"
+    crm.outcomes[:] = [{"id": booked, "label": "Demo booked"},
+                       {"id": "0e9d8c7b-6a5f-4e3d-2c1b-0a9f8e7d6c5b", "label": "Not interested"}]
+    eng.stop()                        # read at start: restart the engine with the account's own list
+    eng.start()
+    hp = HostPage(context.new_page(), host_server.host_origin, eng.ready["widget_url"])
+    hp.wait_view("idle")
+    hp.dial(501)
+    hp.wait_received("CALL_ANSWERED")
+    hp.click("#hangup")
+    hp.wait_view("postcall")
+    labels = "Array.from(document.querySelectorAll('#outcomes button')).map(b => b.textContent)"
+    wait_for(lambda: hp.widget(labels) == ["Demo booked", "Not interested"], 10, what="the account's outcomes")
+    hp.click(f"#outcomes button[data-id='{booked}']")
+    hp.click("#save")
+    done = hp.wait_received("CALL_COMPLETED")[0]
+    assert done["engagementProperties"]["hs_call_disposition"] == booked
