@@ -51,7 +51,7 @@ window.crm = new CrmHost({
   sync: {portalId: 123456, userId: 42, ownerId: 7, iframeLocation: q.get("loc") || "widget",
          usesCallingWindow: q.get("cw") === "1"},
   createEngagements: q.get("engagements") !== "off",
-  holdSync: q.get("hold") === "1",
+  holdSync: q.get("hold") === "1", engagementDelayMs: Number(q.get("engagement_delay_ms") || 0),
   failUpdates: Number(q.get("fail_updates") || 0), failFinalizes: Number(q.get("fail_finalizes") || 0),
 });
 </script></body></html>"""

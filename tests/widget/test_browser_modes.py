@@ -234,3 +234,26 @@ def test_transfer_is_told_to_hubspot(engine: Engine, widget_sipp: Callable[[str]
     order = [t for t in hp.types_in() if t in ("CALL_TRANSFERRED", "CALL_ENDED")]
     assert order == ["CALL_TRANSFERRED", "CALL_ENDED"]
     assert "REFER sip:" in peer.messages()
+
+
+def test_no_call_message_before_initialized_and_slow_engagements(engine: Engine, sipp: SippF,
+                                                                 open_host: Open) -> None:
+    """A call placed (from the desktop window) while HubSpot's handshake is still pending reaches HubSpot only
+    after `initialized` (the strict host refuses anything earlier), and a slow engagement creation still
+    attaches its id to the call."""
+    peer = sipp("uas_answer")
+    eng = engine(trunk(peer.port))
+    hp = open_host(eng, hold="1", engagement_delay_ms="1500")
+    wait_for(lambda: hp.widget("window.__softphone.session") is not None, 10, what="widget connected")
+    call_id = eng.ctl("dial", number="+14155550132")["call_id"]
+    eng.wait_state(call_id, "ESTABLISHED")
+    hp.js("crm.releaseSync()")
+    assert hp.wait_received("OUTGOING_CALL_STARTED")[0]["externalCallId"] == call_id
+    types = [t for t in hp.types_in() if t in ("INITIALIZED", "OUTGOING_CALL_STARTED")]
+    assert types == ["INITIALIZED", "OUTGOING_CALL_STARTED"]
+    engagement_id = wait_for(lambda: hp.engagements() and hp.sent("CREATE_ENGAGEMENT_SUCCEEDED")
+                             and hp.engagements()[0]["id"], 10, what="the slow engagement")
+    wait_for(lambda: eng.history_row(call_id)["engagement_id"] == engagement_id, 10, what="engagement id stored")
+    hp.click("#hangup")
+    assert hp.wait_received("CALL_ENDED")[0]["engagementId"] == engagement_id
+    assert hp.js("crm.refused") == [] and peer.invites() == 1

@@ -82,3 +82,25 @@ def test_sandbox_first_run(engine: Callable[..., WidgetEngine], browser: Any) ->
         assert errors == []
     finally:
         ctx.close()
+
+
+def test_sandbox_calling_window_mode(engine: Callable[..., WidgetEngine], browser: Any) -> None:
+    """The sandbox page's remote + calling-window mode: the popup owns the call clicked in the remote."""
+    eng = engine(demo="auto")
+    ctx = browser.new_context(viewport={"width": 1400, "height": 860})
+    try:
+        page = ctx.new_page()
+        page.goto(eng.widget_url + "sandbox?mode=remote")
+        poll(lambda: page.evaluate("sandboxHost.widget.initialized"), 10, "the remote widget to initialize")
+        with ctx.expect_page() as popup_info:
+            page.locator("#open-calling-window").click()
+        popup = popup_info.value
+        poll(lambda: popup.evaluate("window.sandboxHost && sandboxHost.widget.initialized"), 10,
+             "the calling window to initialize")
+        page.locator("li.record[data-object-id='501'] .call-icon").click()
+        poll(lambda: popup.evaluate("sandboxHost.received('OUTGOING_CALL_STARTED').length === 1"), 10,
+             "the calling window to announce the call")
+        assert page.evaluate("sandboxHost.received('OUTGOING_CALL_STARTED').length") == 0
+        assert page.evaluate("sandboxHost.refused") == [] and popup.evaluate("sandboxHost.refused") == []
+    finally:
+        ctx.close()

@@ -49,6 +49,9 @@
      *   createEngagements: false to answer CREATE_ENGAGEMENT_FAILED (tests)
      *   failUpdates: refuse this many callCompleted with UPDATE_ENGAGEMENT_FAILED (nothing saved), then accept
      *   failFinalizes: the same for finalizeEngagement (FINALIZE_ENGAGEMENT_FAILED)
+     *   engagementDelayMs: answer CREATE_ENGAGEMENT_* this late (HubSpot's API is slow)
+     *   strict (default true): refuse (log in `refused`, never act on) call messages sent before INITIALIZED,
+     *     and new calls announced while the widget says it is logged out, as HubSpot ignores them
      *   holdSync: true to hold HubSpot's SYNC until releaseSync() (the widget loads, HubSpot is slow)
      *   onChange(host, event): called after every state change
      */
@@ -67,6 +70,9 @@
       this.listeners = [];
       this.syncHeld = !!this.opts.holdSync;
       this.failUpdates = Number(this.opts.failUpdates) || 0;
+      this.engagementDelayMs = Number(this.opts.engagementDelayMs) || 0;
+      this.strict = this.opts.strict !== false;
+      this.refused = [];           // {type, why, at}: messages HubSpot would not have acted on
       this.failFinalizes = Number(this.opts.failFinalizes) || 0;
       this.syncWanted = false;
       if (typeof this.opts.onChange === "function") this.listeners.push(this.opts.onChange);
@@ -242,6 +248,13 @@
         return;
       }
       this._log("in", type, data);
+      const why = this._refusal(type);
+      if (why) {
+        this.refused.push({ type, why, at: Date.now() });
+        this.errors.push({ message: type + " refused: " + why, at: Date.now() });
+        this._emit({ type: "refused", message: type, why });
+        return;
+      }
       switch (type) {
         case T.INITIALIZED:
           this.widget.initialized = true;
@@ -307,6 +320,18 @@
       this._emit({ type: "message", message: type, data });
     }
 
+    _refusal(type) {
+      if (!this.strict) return "";
+      const call = [T.OUTGOING_CALL_STARTED, T.INCOMING_CALL, T.CALL_ANSWERED, T.CALL_ENDED, T.CALL_COMPLETED,
+        T.CALL_TRANSFERRED];
+      if (!call.includes(type)) return "";
+      if (!this.widget.initialized) return "sent before initialized";
+      if (this.widget.loggedIn === false && (type === T.OUTGOING_CALL_STARTED || type === T.INCOMING_CALL)) {
+        return "sent while logged out";
+      }
+      return "";
+    }
+
     _outgoing(data) {
       const existing = data.externalCallId && this.engagements.find((x) => x.externalCallId === data.externalCallId);
       if (existing) {                       // a second OUTGOING_CALL_STARTED for one call: HubSpot would duplicate
@@ -321,8 +346,9 @@
         toNumber: data.toNumber || data.phoneNumber || "", fromNumber: data.fromNumber || "",
         startedAt: data.callStartTime || Date.now(), record: rec, dialingContext: ctx,
       });
-      if (this.opts.createEngagements) this.send(T.CREATE_ENGAGEMENT_SUCCEEDED, { engagementId: e.id });
-      else this.send(T.CREATE_ENGAGEMENT_FAILED, { error: { message: "Engagement creation disabled" } });
+      if (this.opts.createEngagements) this._createEngagement(e);
+      else this._later(() => this.send(T.CREATE_ENGAGEMENT_FAILED,
+        { error: { message: "Engagement creation disabled" } }));
     }
 
     _incoming(data) {
@@ -361,7 +387,12 @@
     }
 
     _createEngagement(e) {
-      this.send(T.CREATE_ENGAGEMENT_SUCCEEDED, { engagementId: e.id });
+      this._later(() => this.send(T.CREATE_ENGAGEMENT_SUCCEEDED, { engagementId: e.id }));
+    }
+
+    _later(fn) {
+      if (this.engagementDelayMs > 0) global.setTimeout(fn, this.engagementDelayMs);
+      else fn();
     }
 
     coordinates(r) {

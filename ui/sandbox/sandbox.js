@@ -64,13 +64,31 @@ import { htmlToText } from "./common/text.js";
   }
 
   // -------------------------------------------------------------- the host (HubSpot's role)
+  // HubSpot's modes and failure paths, as ?mode=… (the select below reloads with it); ?loc=window is the
+  // calling-window popup the remote opens. Open several tabs of this page for HubSpot's several-tabs case.
+  const params = new URLSearchParams(location.search);
+  const mode = params.get("mode") || "widget";
+  const loc = params.get("loc") || (mode === "remote" ? "remote" : "widget");
   const host = new window.CrmHost({
     src: location.origin + "/",
     hostElementSelector: "#widget-host",
     width: "100%",
     height: "520",
     records: RECORDS.map((r) => Object.assign({ portalId: PORTAL }, r)),
-    sync: { portalId: PORTAL, userId: 42, ownerId: 7, iframeLocation: "widget", usesCallingWindow: false },
+    sync: { portalId: PORTAL, userId: 42, ownerId: 7, iframeLocation: loc,
+      usesCallingWindow: mode === "remote" },
+    createEngagements: mode !== "no-engagement",
+    engagementDelayMs: mode === "slow" ? 3000 : 0,
+    failUpdates: mode === "update-fails" ? 1 : 0,
+    strict: mode !== "lenient",
+  });
+  $("sandbox-mode").value = mode;
+  $("sandbox-mode").addEventListener("change", () => {
+    location.search = "?mode=" + encodeURIComponent($("sandbox-mode").value);
+  });
+  $("open-calling-window").hidden = loc !== "remote";
+  $("open-calling-window").addEventListener("click", () => {
+    window.open(location.pathname + "?mode=remote&loc=window", "softphone-calling-window", "width=420,height=640");
   });
   window.sandboxHost = host;
   host.on(() => render());
