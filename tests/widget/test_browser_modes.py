@@ -257,3 +257,21 @@ def test_no_call_message_before_initialized_and_slow_engagements(engine: Engine,
     hp.click("#hangup")
     assert hp.wait_received("CALL_ENDED")[0]["engagementId"] == engagement_id
     assert hp.js("crm.refused") == [] and peer.invites() == 1
+
+
+def test_whole_tab_reload_during_post_call(engine: Engine, sipp: SippF, open_host: Open) -> None:
+    """The rep reloads the whole HubSpot tab with the notes panel open: the host's state is gone. The page sends
+    callCompleted with the notes while closing, the engine records it, and the reloaded tab starts clean."""
+    peer = sipp("uas_486")
+    eng = engine(trunk(peer.port))
+    hp = open_host(eng)
+    hp.dial(501)
+    call_id = hp.wait_received("CALL_ENDED")[0]["externalCallId"]
+    hp.wait_view("postcall")
+    hp.fill("#notes", "Reloaded before saving")
+    hp.page.reload()
+    hp.wait("crm.widget.initialized", what="INITIALIZED after the reload")
+    wait_for(lambda: eng.history_row(call_id)["notes"] == "Reloaded before saving", 10, what="notes stored")
+    hp.wait_view("idle")
+    assert hp.received("CALL_COMPLETED") == [] and hp.js("crm.errors") == [] and hp.js("crm.refused") == []
+    assert hp.received("INITIALIZED")[0].get("engagementId") is None
