@@ -96,7 +96,9 @@ def test_pushed_playback_on_our_clock_reaches_the_sink_at_the_target_latency(pul
     assert abs(harness.dominant_freq(heard) - 700.0) < 10
     assert harness.rms_dbfs(heard) > -20
     assert 0.8 * 2 * RATE < len(heard) < 1.2 * 2 * RATE     # played at the pace it was pushed
-    assert 10 < mean_ms < 35, mean_ms                        # the queue ahead of each frame, near 20 ms
+    # the queue ahead of each frame is held near its 24 ms target: a steering that stopped working runs away to
+    # hundreds of ms (or empties the queue); a loaded machine only adds a few ms, so the band is generous
+    assert 5 < mean_ms < 80, mean_ms
     assert s.underflows - uf0 <= 1
 
 
