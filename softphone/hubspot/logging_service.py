@@ -82,11 +82,12 @@ class CrmEngine(Protocol):
 
 
 def own_number(settings: Settings, account: str) -> str:
-    """The rep's side of a call as HubSpot shows it (what the callee sees as caller ID)."""
+    """The rep's side of a call as HubSpot shows it (what the callee sees as caller ID): the same rule as the
+    widget's ``fromNumber`` (never a login name); empty when the account has no phone number to show."""
     acc = settings.account(account)
     if acc is None:
-        return account
-    return acc.caller_id_number or acc.user or acc.sip_uri
+        return ""
+    return sdk.from_number(acc.caller_id_number, acc.user) or ""
 
 
 def call_title(direction: str, who: str) -> str:

@@ -70,3 +70,15 @@ def test_save_roundtrip_private(tmp_path: Path) -> None:
     p = cfg.save(s, tmp_path / "c.toml")
     assert p.stat().st_mode & 0o777 == 0o600
     assert cfg.load(p).accounts[0].sip_uri == "sip:a@b"
+
+
+def test_the_crm_logs_the_reps_number_never_a_login_name() -> None:
+    """hs_call_from_number through the CRM API follows the widget's rule: caller_id_number, else an E.164 URI
+    user, else nothing."""
+    from softphone.hubspot.logging_service import own_number
+
+    s = cfg.Settings(accounts=[cfg.AccountConfig(name="login", sip_uri="sip:rep1001@pbx.example.com"),
+                               cfg.AccountConfig(name="e164", sip_uri="sip:+15551230000@pbx.example.com"),
+                               cfg.AccountConfig(name="cid", sip_uri="sip:rep@pbx.example.com",
+                                                 caller_id_number="+15557654321")])
+    assert [own_number(s, n) for n in ("login", "e164", "cid")] == ["", "+15551230000", "+15557654321"]
