@@ -557,6 +557,16 @@ class CallLedger:
     def get(self, call_id: str) -> CallRecord | None:
         return self._records.get(call_id)
 
+    def restore(self, snap: CallSnapshot) -> CallRecord | None:
+        """A call HubSpot was told about and that ended with its post-call panel open before the engine
+        restarted (from history): owed only its ``callCompleted``. None if the ledger already knows it."""
+        if snap.call_id in self._records:
+            return None
+        rec = CallRecord(snap, started=True, answered=snap.answered_at is not None, ended=True,
+                         engagement_id=snap.engagement_id)
+        self._records[snap.call_id] = rec
+        return rec
+
     def records(self) -> list[CallRecord]:
         return list(self._records.values())
 

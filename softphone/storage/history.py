@@ -6,22 +6,23 @@ Rows left open by a crash are closed as FAILED on the next start.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from softphone.core.events import CallSnapshot, CallUpdated
+from softphone.core.events import CallEndStatus, CallSnapshot, CallState, CallUpdated, Direction
 
 SCHEMA_VERSION = 2
 
 _COLUMNS = (
     "call_id", "direction", "account", "remote", "remote_name", "local", "started_at", "answered_at",
     "ended_at", "duration_s", "end_status", "sip_code", "reason", "engagement_id", "notes", "disposition",
-    "state", "codec", "recording_path", "quality",
+    "state", "codec", "recording_path", "quality", "postcall_owed",
 )
 
 _DDL = """
@@ -45,7 +46,8 @@ CREATE TABLE IF NOT EXISTS calls (
     state          TEXT NOT NULL,
     codec          TEXT NOT NULL DEFAULT '',
     recording_path TEXT,
-    quality        TEXT
+    quality        TEXT,
+    postcall_owed  INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at DESC);
 """
@@ -73,7 +75,8 @@ class HistoryStore:
 
     def _migrate(self) -> None:
         have = {r[1] for r in self._db.execute("PRAGMA table_info(calls)")}
-        for col, decl in (("recording_path", "TEXT"), ("quality", "TEXT"), ("codec", "TEXT NOT NULL DEFAULT ''")):
+        for col, decl in (("recording_path", "TEXT"), ("quality", "TEXT"), ("codec", "TEXT NOT NULL DEFAULT ''"),
+                          ("postcall_owed", "INTEGER NOT NULL DEFAULT 0")):
             if col not in have:
                 self._db.execute(f"ALTER TABLE calls ADD COLUMN {col} {decl}")
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -119,7 +122,7 @@ class HistoryStore:
 
     def set_fields(self, call_id: str, **fields: Any) -> None:
         """Adapter-owned extras (recording path, quality JSON) that are not part of the core snapshot."""
-        allowed = {"recording_path", "quality", "notes", "disposition", "engagement_id"}
+        allowed = {"recording_path", "quality", "notes", "disposition", "engagement_id", "postcall_owed"}
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"not settable: {sorted(bad)}")
@@ -170,6 +173,15 @@ class HistoryStore:
             rows = self._db.execute(sql, args).fetchall()
         return [self._row(r) for r in rows]
 
+    def owed_postcalls(self, max_age_s: float = 86400.0) -> builtins.list[CallSnapshot]:
+        """Ended calls whose post-call panel was open (HubSpot still owed ``callCompleted``) when the engine
+        stopped, newest last: the widget hub completes them after a restart."""
+        since = _iso(datetime.now(timezone.utc) - timedelta(seconds=max_age_s))
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM calls WHERE postcall_owed=1 AND ended_at IS NOT NULL "
+                                    "AND ended_at >= ? ORDER BY ended_at", (since,)).fetchall()
+        return [snapshot_from_row(self._row(r)) for r in rows]
+
     def get(self, call_id: str) -> dict[str, Any] | None:
         with self._lock:
             r = self._db.execute("SELECT * FROM calls WHERE call_id=?", (call_id,)).fetchone()
@@ -178,7 +190,24 @@ class HistoryStore:
     @staticmethod
     def _row(r: sqlite3.Row) -> dict[str, Any]:
         d = {k: r[k] for k in _COLUMNS}
+        d["postcall_owed"] = bool(d.get("postcall_owed"))
         if d.get("quality"):
             with contextlib.suppress(ValueError):
                 d["quality"] = json.loads(d["quality"])
         return d
+
+
+def snapshot_from_row(row: dict[str, Any]) -> CallSnapshot:
+    """An ended call as the core describes it, from its history row."""
+    def when(v: Any) -> datetime | None:
+        return datetime.fromisoformat(v) if isinstance(v, str) and v else None
+
+    started = when(row["started_at"])
+    assert started is not None
+    return CallSnapshot(
+        call_id=row["call_id"], direction=Direction(row["direction"]), account=row["account"], remote=row["remote"],
+        state=CallState.TERMINATED, started_at=started, remote_name=row["remote_name"] or "",
+        local=row["local"] or "", answered_at=when(row["answered_at"]), ended_at=when(row["ended_at"]),
+        end_status=CallEndStatus(row["end_status"]) if row["end_status"] else None, sip_code=row["sip_code"],
+        reason=row["reason"] or "", engagement_id=row["engagement_id"], notes=row["notes"] or "",
+        disposition=row["disposition"] or "", codec=row["codec"] or "")

@@ -131,6 +131,8 @@ class WidgetHub:
             bus.subscribe(Notice, self._on_notice),
             bus.subscribe(CallTransferred, self._on_transferred),
         ]
+        self._owed_stored: set[str] = set()
+        self._restore_postcalls()
 
     def close(self) -> None:
         for unsub in self._unsubscribe:
@@ -272,6 +274,7 @@ class WidgetHub:
             self._auto_complete_soon(rec)
             return
         sent = self._postcall_sent.get(rec.call_id)
+        self._store_owed(rec.call_id, True)
         if sent != (owner.id, rec.engagement_id):
             self._postcall_sent[rec.call_id] = (owner.id, rec.engagement_id)
             owner.send(self._postcall(rec, owner))
@@ -343,7 +346,38 @@ class WidgetHub:
         log.info("call %s completed (%s)", call_id, reason)
         return True
 
+    def _restore_postcalls(self) -> None:
+        """Calls whose post-call panel was open when the engine stopped: HubSpot is still owed their
+        ``callCompleted``, with the notes the rep had typed; the first widget that connects shows the panel."""
+        try:
+            owed = self.engine.history.owed_postcalls()
+        except Exception:
+            log.exception("reading the open post-call panels from history failed")
+            return
+        for snap in owed:
+            rec = self.ledger.restore(snap)
+            if rec is not None:
+                self._owed_stored.add(snap.call_id)
+                if snap.notes or snap.disposition:
+                    self._drafts[snap.call_id] = (snap.notes, snap.disposition)
+                log.info("call %s: post-call panel restored (HubSpot still owed callCompleted)", snap.call_id)
+
+    def _store_owed(self, call_id: str, owed: bool) -> None:
+        """The post-call state lives in the history row, so an engine restart still completes the call."""
+        if owed == (call_id in self._owed_stored):
+            return
+        try:
+            self.engine.history.set_fields(call_id, postcall_owed=1 if owed else 0)
+        except Exception:
+            log.exception("storing the post-call state of %s failed", call_id)
+            return
+        if owed:
+            self._owed_stored.add(call_id)
+        else:
+            self._owed_stored.discard(call_id)
+
     def _finish(self, call_id: str) -> None:
+        self._store_owed(call_id, False)
         t = self._timers.pop(call_id, None)
         if t is not None:
             t.cancel()
@@ -607,6 +641,11 @@ class WidgetHub:
         if rec is not None and rec.awaiting_completion:
             self._drafts[call_id] = (notes, disposition)
             self._arm_backstop(call_id)
+            # kept with the history row: an engine restart shows the panel again with what the rep typed
+            try:
+                self.engine.history.set_fields(call_id, notes=notes, disposition=disposition)
+            except Exception:
+                log.exception("storing the draft of %s failed", call_id)
         return {}
 
     async def _h_complete(self, s: Session, frame: dict[str, Any]) -> dict[str, Any]:

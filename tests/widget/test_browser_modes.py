@@ -275,3 +275,32 @@ def test_whole_tab_reload_during_post_call(engine: Engine, sipp: SippF, open_hos
     hp.wait_view("idle")
     assert hp.received("CALL_COMPLETED") == [] and hp.js("crm.errors") == [] and hp.js("crm.refused") == []
     assert hp.received("INITIALIZED")[0].get("engagementId") is None
+
+
+def test_post_call_panel_survives_an_engine_restart(engine: Engine, sipp: SippF, open_host: Open) -> None:
+    """The call ended with its notes panel open, then the engine stopped (crash, update, reboot of the app):
+    the panel state lives in the history row, so the restarted engine shows the panel again with the notes the
+    rep had typed, and saving sends the one callCompleted HubSpot is owed, with its engagement."""
+    peer = sipp("uas_answer")
+    eng = engine(trunk(peer.port))
+    hp = open_host(eng)
+    hp.dial(501)
+    call_id = hp.wait_received("OUTGOING_CALL_STARTED")[0]["externalCallId"]
+    hp.wait_received("CALL_ANSWERED")
+    hp.click("#hangup")
+    hp.wait_received("CALL_ENDED")
+    hp.wait_view("postcall")
+    hp.fill("#notes", "Typed before the restart")
+    wait_for(lambda: eng.history_row(call_id)["postcall_owed"] is True
+             and eng.history_row(call_id)["notes"] == "Typed before the restart", 10, what="post-call state stored")
+    eng.stop()
+    hp.wait_view("offline", timeout=10)
+    eng.start()                           # a new engine: only its history can know HubSpot is owed this call
+    hp.wait_view("postcall", timeout=20)
+    assert hp.widget("document.getElementById('notes').value") == "Typed before the restart"
+    assert hp.received("CALL_COMPLETED") == []
+    hp.click("#save")
+    done = hp.wait_received("CALL_COMPLETED")
+    assert len(done) == 1 and done[0]["engagementId"] == hp.engagements()[0]["id"]
+    assert done[0]["engagementProperties"]["hs_call_body"] == "Typed before the restart"
+    wait_for(lambda: eng.history_row(call_id)["postcall_owed"] is False, 10, what="nothing owed any more")
