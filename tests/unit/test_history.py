@@ -49,3 +49,23 @@ def test_search_and_filter(tmp_path: Path) -> None:
     assert [r["call_id"] for r in h.list(query="Ada")] == ["a"]
     assert [r["call_id"] for r in h.list(status="COMPLETED")] == ["b"]
     assert (tmp_path / "h.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_open_post_call_panels_come_back_as_the_calls_they_were(tmp_path: Path) -> None:
+    """What an engine restart reads back: only ended calls still owed callCompleted, recent ones, as snapshots."""
+    now = datetime.now(timezone.utc)
+    h = HistoryStore(tmp_path / "h.db")
+    ended = snap(state=CallState.TERMINATED, started_at=now - timedelta(seconds=30),
+                 answered_at=now - timedelta(seconds=28), ended_at=now - timedelta(seconds=5),
+                 end_status=CallEndStatus.COMPLETED, sip_code=200, engagement_id=77, notes="Call back Friday")
+    h.upsert(ended)
+    h.upsert(snap(call_id="c2", state=CallState.TERMINATED, started_at=now, ended_at=now,
+                  end_status=CallEndStatus.BUSY))
+    assert h.owed_postcalls() == []
+    h.set_fields("c1", postcall_owed=1)
+    h.set_fields("c2", postcall_owed=1)
+    h.set_fields("c2", postcall_owed=0)
+    [back] = h.owed_postcalls()
+    assert back == ended and back.notes == "Call back Friday" and back.engagement_id == 77
+    assert h.get("c1")["postcall_owed"] is True
+    assert h.owed_postcalls(max_age_s=1) == []          # a panel left open for days is not brought back
