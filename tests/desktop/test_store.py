@@ -33,6 +33,9 @@ def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     for src, rel in assets.page_files("app"):
         (page / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, page / rel)
+    # the browser loads these as modules (<script type="module">); node before 20.19 only does for .js files
+    # under a package.json that says so (Debian 12 ships node 18)
+    (page / "package.json").write_text('{"type": "module"}\n')
     return (page / "store.js").as_uri()
 
 
