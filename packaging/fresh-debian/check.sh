@@ -133,6 +133,8 @@ git clone -q --no-hardlinks "$REPO" "$ROOT/root/softphone"
 echo "fresh-debian: cloned $(git -C "$REPO" rev-parse --short HEAD) into the chroot"
 
 mnt() { mount "$@"; MOUNTS+=("${@: -1}"); }
+# the chroot's / must be a mount point, as on an installed machine: `ip netns exec` (the NAT tests) remounts it
+mnt --bind "$ROOT" "$ROOT"
 mnt -t proc proc "$ROOT/proc"
 mnt -t sysfs sysfs "$ROOT/sys"
 mnt --bind /dev "$ROOT/dev"
