@@ -185,7 +185,9 @@ class NatPbx:
     def start(self) -> NatPbx:
         ns = self.topo.wan
         self.procs.append(self.topo.spawn(ns, [
-            "rtpengine", "--foreground", "--log-stderr", "--table=-1", f"--interface={PBX_IP}",
+            # no /etc/rtpengine/rtpengine.conf: its listen-cli/listen-http "localhost" is ::1 on an installed
+            # Debian (/etc/hosts), which the wan namespace has no address for, and rtpengine then exits
+            "rtpengine", "--config-file=none", "--foreground", "--log-stderr", "--table=-1", f"--interface={PBX_IP}",
             f"--listen-ng=127.0.0.1:{RTPENGINE_NG}", "--port-min=30000", "--port-max=30999", "--num-threads=2",
             "--log-level=5", f"--pidfile={self.dir / 'rtpengine.pid'}", "--delete-delay=0",
         ], log=self.rtp_log))
