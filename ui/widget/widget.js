@@ -685,7 +685,11 @@ import { notesToHtml } from "./common/text.js";
       return;
     }
     request({ type: "complete", call_id: callId, notes, disposition: state.disposition })
-      .then(function () {
+      .then(function (r) {
+        if (r && r.completed === false && state.postcall && state.postcall.call.call_id === callId) {
+          // the engine could not send it (no HubSpot session it trusts yet): this page is connected, send it here
+          completeLocally();
+        }
         if (state.postcall && state.postcall.call.call_id === callId) state.postcall = null;
         $("notes").value = "";
         render();
