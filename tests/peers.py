@@ -231,11 +231,12 @@ class Kamailio:
 
 
 class Sipp:
-    """A sipp UAS running one of tests/integration/scenarios/*.xml (or the built-in ``uas``)."""
+    """A sipp UAS running one of tests/integration/scenarios/*.xml, or of ``scenarios`` (or the built-in ``uas``)."""
 
     def __init__(self, scenario: str, port: int | None = None, workdir: Path | None = None,
-                 extra: list[str] | None = None, calls: int = 1000) -> None:
+                 extra: list[str] | None = None, calls: int = 1000, scenarios: Path = SCENARIOS) -> None:
         self.port = port or free_port()
+        self.scenarios = scenarios
         self.scenario = scenario
         self.workdir = workdir or Path("/tmp")
         self.extra = extra or []
@@ -245,7 +246,7 @@ class Sipp:
         self.msglog = self.workdir / f"sipp-{scenario}-{self.port}-messages.log"
 
     def start(self) -> Sipp:
-        scen = ["-sn", "uas"] if self.scenario == "uas" else ["-sf", str(SCENARIOS / f"{self.scenario}.xml")]
+        scen = ["-sn", "uas"] if self.scenario == "uas" else ["-sf", str(self.scenarios / f"{self.scenario}.xml")]
         media_port = free_port()
         cmd = ["sipp", *scen, "-i", "127.0.0.1", "-p", str(self.port), "-mp", str(media_port), "-m",
                str(self.calls), "-nostdin", "-nd", "-trace_msg", "-message_file",
@@ -464,6 +465,44 @@ def running(*things: Any) -> Iterator[None]:
             with contextlib.suppress(Exception):
                 t.stop()
 
+
+
+@contextlib.contextmanager
+def sipps(workdir: Path) -> Iterator[Callable[..., Sipp]]:
+    """``make(scenario, **kw)`` starts a sipp UAS in ``workdir``; every one is stopped when the block ends,
+    also on failure (the tests' ``sipp`` fixtures)."""
+    started: list[Sipp] = []
+
+    def make(scenario: str, **kw: Any) -> Sipp:
+        s = Sipp(scenario, workdir=workdir, **kw)
+        started.append(s)
+        return s.start()
+
+    try:
+        yield make
+    finally:
+        for s in started:
+            s.stop()
+
+
+@contextlib.contextmanager
+def engines(root: Path) -> Iterator[Callable[..., EngineProcess]]:
+    """``make(config, name="engine", start=True, **kw)`` gives a ``softphone serve`` under ``root/name``;
+    every one is stopped when the block ends, also on failure (the tests' ``engine_factory`` fixtures)."""
+    started: list[EngineProcess] = []
+
+    def make(config: str, name: str = "engine", start: bool = True, **kw: Any) -> EngineProcess:
+        e = EngineProcess(root / name, config, **kw)
+        started.append(e)
+        if start:
+            e.start()
+        return e
+
+    try:
+        yield make
+    finally:
+        for e in started:
+            e.stop()
 
 def have(binary: str) -> bool:
     return shutil.which(binary) is not None

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from softphone.hubspot.crm import CALL_TO_COMPANY, CALL_TO_CONTACT
-from tests.peers import Sipp, free_port, wait_for
+from tests.peers import Sipp, free_port, sipps, wait_for
 
 from .conftest import CRM_TOKEN
 from .crm_contract import CrmContract
@@ -50,18 +50,8 @@ def engines(tmp_path: Path, crm: CrmContract) -> Iterator[MakeEngine]:
 @pytest.fixture
 def sipp(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
     need("sipp")
-    started: list[Sipp] = []
-
-    def make(scenario: str, **kw: Any) -> Sipp:
-        s = Sipp(scenario, workdir=tmp_path, **kw).start()
-        started.append(s)
-        return s
-
-    try:
+    with sipps(tmp_path) as make:
         yield make
-    finally:
-        for s in started:
-            s.stop()
 
 
 class SippCaller:

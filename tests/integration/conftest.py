@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import EngineProcess, Kamailio, Sipp, have
+from tests.peers import Kamailio, engines, have, sipps
 
 pytestmark = pytest.mark.integration
 
@@ -32,36 +32,14 @@ def kamailio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
 
 @pytest.fixture
 def sipp_factory(tmp_path: Path) -> Iterator[object]:
-    started: list[Sipp] = []
-
-    def make(scenario: str, **kw: object) -> Sipp:
-        if not have("sipp"):
-            pytest.fail("sipp is not installed: run `make test` (it installs the test peers) or "
-                        "`apt-get install sip-tester`", pytrace=False)
-        s = Sipp(scenario, workdir=tmp_path, **kw).start()  # type: ignore[arg-type]
-        started.append(s)
-        return s
-
-    try:
+    if not have("sipp"):
+        pytest.fail("sipp is not installed: run `make test` (it installs the test peers) or "
+                    "`apt-get install sip-tester`", pytrace=False)
+    with sipps(tmp_path) as make:
         yield make
-    finally:
-        for s in started:
-            s.stop()
 
 
 @pytest.fixture
 def engine_factory(tmp_path: Path) -> Iterator[object]:
-    started: list[EngineProcess] = []
-
-    def make(config: str, name: str = "engine", start: bool = True, **kw: object) -> EngineProcess:
-        e = EngineProcess(tmp_path / name, config, **kw)  # type: ignore[arg-type]
-        started.append(e)
-        if start:
-            e.start()
-        return e
-
-    try:
+    with engines(tmp_path) as make:
         yield make
-    finally:
-        for e in started:
-            e.stop()

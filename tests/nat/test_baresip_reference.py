@@ -42,8 +42,8 @@ def case_outbound(lab: Lab, bs: BaresipPhone) -> str:
     return result
 
 
-def case_inbound_later(lab: Lab, bs: BaresipPhone) -> str:
-    time.sleep(3 * MAPPING_TIMEOUT_S)
+def _far_calls_baresip(lab: Lab, bs: BaresipPhone, no_ring: str) -> str:
+    """The far phone calls baresip through the PBX: ``no_ring`` if it never rang, else how the audio went."""
     far = lab.far()
     with lab.ears() as ears:
         mark = len(bs.lines)
@@ -52,11 +52,16 @@ def case_inbound_later(lab: Lab, bs: BaresipPhone) -> str:
             phones.wait_established(far, cid, 10)
         except AssertionError:
             lab.hang_up()
-            return "did not ring"
+            return no_ring
         result = _established_both_ways(lab, bs, mark, ears)
     bs.hang_up()
     lab.hang_up()
     return result
+
+
+def case_inbound_later(lab: Lab, bs: BaresipPhone) -> str:
+    time.sleep(3 * MAPPING_TIMEOUT_S)
+    return _far_calls_baresip(lab, bs, "did not ring")
 
 
 def case_symmetric_turn(lab: Lab, make: Callable[[str], BaresipPhone]) -> str:
@@ -87,19 +92,7 @@ def case_router_restart(lab: Lab, bs: BaresipPhone) -> str:
         lab.restart_router(USER, timeout=10)
     except AssertionError:
         return "not re-registered within 10 s"
-    far = lab.far()
-    with lab.ears() as ears:
-        mark = len(bs.lines)
-        cid = phones.dial(far, lab.pbx.uri(USER), "far")
-        try:
-            phones.wait_established(far, cid, 10)
-        except AssertionError:
-            lab.hang_up()
-            return "re-registered, but the new call did not ring"
-        result = _established_both_ways(lab, bs, mark, ears)
-    bs.hang_up()
-    lab.hang_up()
-    return result
+    return _far_calls_baresip(lab, bs, "re-registered, but the new call did not ring")
 
 
 def case_stranger(lab: Lab, bs: BaresipPhone) -> str:

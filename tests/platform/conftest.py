@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from softphone.platform.transport import TRANSPORT_ENV
-from tests.peers import EngineProcess
+from tests.peers import engines
 
 
 @pytest.fixture(params=["unix", "tcp"])
@@ -25,17 +25,5 @@ def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 @pytest.fixture
 def engine_factory(transport: str, tmp_path: Path) -> Iterator[object]:
     """The integration suite's ``engine_factory``, with the transport chosen by ``transport``."""
-    started: list[EngineProcess] = []
-
-    def make(config: str, name: str = "engine", start: bool = True, **kw: object) -> EngineProcess:
-        e = EngineProcess(tmp_path / name, config, **kw)  # type: ignore[arg-type]
-        started.append(e)
-        if start:
-            e.start()
-        return e
-
-    try:
+    with engines(tmp_path) as make:
         yield make
-    finally:
-        for e in started:
-            e.stop()

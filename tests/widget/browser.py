@@ -244,8 +244,55 @@ class HostPage:
             ": r.phones[0]; return crm.dial(r, p, a.extra); }", arg)
         return out
 
+    # A capturing listener the harness adds to the widget page: which element each click reached.
+    _CLICKS_JS = """() => {
+        if (!window.__harnessClicks) {
+            window.__harnessClicks = [];
+            document.addEventListener("click", (e) => window.__harnessClicks.push(e.target), true);
+        }
+        return window.__harnessClicks.length;
+    }"""
+
     def click(self, selector: str) -> None:
-        self.page.frame_locator("#hubspot-calling-extension-iframe").locator(selector).click()
+        """A real mouse click on the widget element. Chromium routes input to the cross-origin (out-of-process)
+        iframe through a transform it updates asynchronously (after a screenshot, a reload or a resize of the
+        frame), so a click can land on another spot of the page; what the widget does then is not what this
+        click asked. The click is confirmed from inside the widget, and a misplaced one is said and redone once
+        after the input routing is refreshed (as a rep would click again)."""
+        locator = self.page.frame_locator("#hubspot-calling-extension-iframe").locator(selector)
+        for attempt in (1, 2):
+            before = int(self.frame.evaluate(self._CLICKS_JS))
+            locator.click()
+            hit = self._click_reached(selector, before)
+            if hit is None:
+                return
+            if attempt == 1:
+                print(f"harness: the click on {selector} reached {hit} instead; refreshing the frame's input "
+                      "routing and clicking again")
+                self._refresh_input_routing()
+        raise AssertionError(f"a click on {selector} did not reach it in the widget (it reached {hit})")
+
+    def _click_reached(self, selector: str, before: int) -> str | None:
+        """None if a click after ``before`` reached ``selector``, else what it reached ('nothing' if none)."""
+        js = """([sel, before]) => {
+            const el = document.querySelector(sel);
+            const got = (window.__harnessClicks || []).slice(before);
+            if (el && got.some((t) => el.contains(t))) return null;
+            const t = got[got.length - 1];
+            return t ? (t.id ? "#" + t.id : t.tagName.toLowerCase()) : "nothing";
+        }"""
+        deadline = time.monotonic() + 1.0
+        while True:
+            hit: str | None = self.frame.evaluate(js, [selector, before])
+            if hit is None or time.monotonic() > deadline:
+                return hit
+            time.sleep(0.05)
+
+    def _refresh_input_routing(self) -> None:
+        size = self.page.viewport_size
+        if size is not None:
+            self.page.set_viewport_size({"width": size["width"] + 1, "height": size["height"]})
+            self.page.set_viewport_size(size)
 
     def fill(self, selector: str, text: str) -> None:
         self.page.frame_locator("#hubspot-calling-extension-iframe").locator(selector).fill(text)
@@ -261,7 +308,4 @@ class HostPage:
         box = self.page.locator("#widget-host").bounding_box()
         assert box is not None
         self.page.screenshot(path=str(path), clip=box)
-        size = self.page.viewport_size
-        if size is not None:
-            self.page.set_viewport_size({"width": size["width"] + 1, "height": size["height"]})
-            self.page.set_viewport_size(size)
+        self._refresh_input_routing()

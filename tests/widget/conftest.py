@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from softphone.widget.certs import CertPaths, ensure_certificates
-from tests.peers import EngineProcess, Sipp, account_toml, free_port
+from tests.peers import EngineProcess, Sipp, account_toml, free_port, sipps
 from tests.widget.browser import CHROMIUM, CHROMIUM_ARGS, HostPage, HostServer, trusting_home
 
 SCREENSHOTS = Path(os.environ.get("SOFTPHONE_SCREENSHOTS", Path(__file__).resolve().parents[2] / "build" / "screens"))
@@ -119,21 +119,11 @@ def engine(tmp_path: Path, pki: CertPaths, host_server: HostServer) -> Iterator[
 @pytest.fixture
 def sipp(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
     _needs("sipp")
-    started: list[Sipp] = []
-
-    def make(scenario: str, **kw: Any) -> Sipp:
-        s = Sipp(scenario, workdir=tmp_path, **kw).start()
-        started.append(s)
-        return s
-
-    try:
+    with sipps(tmp_path) as make:
         yield make
-    finally:
-        for s in started:
-            s.stop()
 
 
-UAC_SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+UAC_SCENARIOS = Path(__file__).resolve().parent / "scenarios"     # sipp scenarios of the widget tests (UAC and UAS)
 
 
 class SippCaller:

@@ -4,14 +4,13 @@ window and several tabs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from tests.peers import Sipp, account_toml, free_port, wait_for
 from tests.widget.browser import HostPage
-from tests.widget.conftest import SippCaller, WidgetEngine, _needs, trunk
+from tests.widget.conftest import UAC_SCENARIOS, SippCaller, WidgetEngine, trunk
 
 pytestmark = pytest.mark.integration
 
@@ -187,42 +186,10 @@ def test_several_tabs_all_ring_one_engagement(engine: Engine, open_host: Open) -
         assert t.engagements() == [] and t.received("CALL_COMPLETED") == []
 
 
-class WidgetSipp(Sipp):
-    """A sipp UAS running tests/widget/scenarios/NAME.xml."""
-
-    def start(self) -> WidgetSipp:
-        import tests.peers as peers
-
-        saved = peers.SCENARIOS
-        peers.SCENARIOS = Path(__file__).resolve().parent / "scenarios"
-        try:
-            super().start()
-        finally:
-            peers.SCENARIOS = saved
-        return self
-
-
-@pytest.fixture
-def widget_sipp(tmp_path: Path) -> Iterator[Callable[[str], Sipp]]:
-    _needs("sipp")
-    started: list[Sipp] = []
-
-    def make(scenario: str) -> Sipp:
-        s = WidgetSipp(scenario, workdir=tmp_path).start()
-        started.append(s)
-        return s
-
-    try:
-        yield make
-    finally:
-        for s in started:
-            s.stop()
-
-
-def test_transfer_is_told_to_hubspot(engine: Engine, widget_sipp: Callable[[str], Sipp], open_host: Open) -> None:
+def test_transfer_is_told_to_hubspot(engine: Engine, sipp: SippF, open_host: Open) -> None:
     """The rep transfers the call (blind, the far end accepts the REFER): callTransferred with the call's id,
     before its callEnded."""
-    peer = widget_sipp("uas_refer")
+    peer = sipp("uas_refer", scenarios=UAC_SCENARIOS)
     eng = engine(trunk(peer.port))
     hp = open_host(eng)
     hp.dial(501)
