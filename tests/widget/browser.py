@@ -224,8 +224,24 @@ class HostPage:
         return out
 
     def wait_received(self, type_: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
-        return poll(lambda: (lambda r: r if len(r) >= count else None)(self.received(type_)), timeout,
-                    f"{count}× {type_} at the host")  # type: ignore[no-any-return]
+        try:
+            return poll(lambda: (lambda r: r if len(r) >= count else None)(self.received(type_)), timeout,
+                        f"{count}× {type_} at the host")  # type: ignore[no-any-return]
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        """What the host got and what the widget did last: for a failure that does not reproduce."""
+        lines = [f"host received: {self.types_in()}"]
+        try:
+            lines.append("widget: " + str(self.widget(
+                "JSON.stringify({view: window.__softphone.view, session: window.__softphone.session, "
+                "problem: window.__softphone.problem, framesIn: window.__softphone.framesIn, "
+                "sdk: window.__softphone.sdkCalls.slice(-6).map(c => c.method), "
+                "clicks: (window.__harnessClicks || []).slice(-4).map(t => t.id || t.tagName)})")))
+        except Exception as exc:        # the widget frame may be gone: that is a finding too
+            lines.append(f"widget: not readable ({exc})")
+        return "\n".join(lines)
 
     def sent(self, type_: str) -> list[dict[str, Any]]:
         """What the host (HubSpot's role) sent to the widget."""
