@@ -13,6 +13,8 @@ Reported per run:
 
 * CPU: utime+stime of the whole process over the call window (from /proc), as % of one core; for ours also
   the process's idle CPU before the call, and the call-time CPU per thread name (``/proc/PID/task``).
+* Below us: the same call in the same engine with no sound devices (``SOFTPHONE_AUDIO=off``, pjsua's null
+  device): pjsua2's own share (RTP, codec, jitter buffer, conference bridge). The rest is our audio bridge.
 * Round trip microphone → call → echo → speaker, measured on the audio itself (the micfeed monitor against the
   speaker monitor, envelope cross-correlation), the same way for both.
 * Ours only: the bridge's own figures per direction (ring wait, the device latency PortAudio reports, their
@@ -136,11 +138,15 @@ class Recorders:
 # -- ours: the real engine --------------------------------------------------------------------------------------
 
 def ours(d: harness.PulseDaemon, sipp: Sipp, rec: Recorders, seconds: float, aec: bool,
-         work: Path) -> dict[str, Any]:
+         work: Path, *, floor: bool = False) -> dict[str, Any]:
+    """``floor``: the same call with no sound devices (pjsua's null device): what pjsua2 itself costs (RTP,
+    codec, jitter buffer, conference bridge), so the rest of the product's figure is our audio bridge."""
     audio = f"[audio]\necho_cancellation = {str(aec).lower()}\nnoise_suppression = {str(aec).lower()}\n"
     eng = EngineProcess(work, engine_config(
         account_toml("trunk", "rep", None, auth=False, proxy=f"sip:127.0.0.1:{sipp.port}"), extra=audio))
     eng.env.pop("SOFTPHONE_AUDIO", None)          # the product's default: sound devices on
+    if floor:
+        eng.env["SOFTPHONE_AUDIO"] = "off"
     eng.env["PULSE_SERVER"] = d.server
     eng.start(watch_events=False)
     client = eng.client()
@@ -167,8 +173,8 @@ def ours(d: harness.PulseDaemon, sipp: Sipp, rec: Recorders, seconds: float, aec
         wall = time.monotonic() - t0
         cpu = (proc_cpu_s(pid) - c0) / wall * 100
         threads = thread_delta(th0, thread_cpu(pid), wall)
-        rtt = rec.round_trip()
-        heard = rec.heard_dbfs()
+        rtt = None if floor else rec.round_trip()
+        heard = None if floor else rec.heard_dbfs()
         st = next(c for c in client.command("status")["calls"] if c["call_id"] == cid)
         client.command("hangup", call_id=cid)
     finally:
@@ -273,7 +279,7 @@ def main() -> None:
         require_baresip_alsa("audio_call_cpu")
     checks = Checks("audio_call_cpu")
     work = Path(tempfile.mkdtemp(prefix="sp-audiobench-"))
-    runs: dict[str, list[dict[str, Any]]] = {"baresip": [], "ours": [], "ours_aec": []}
+    runs: dict[str, list[dict[str, Any]]] = {"baresip": [], "ours": [], "floor": [], "ours_aec": []}
     loads: list[str] = []
     with harness.pulse_daemon() as d:
         sipp = Sipp("uas", workdir=work, calls=1000, extra=["-rtp_echo"]).start()
@@ -289,6 +295,10 @@ def main() -> None:
                 runs["ours"].append(ours(d, sipp, rec, args.seconds, False, work / f"eng{i}"))
                 print(f"rep {i + 1} ours:    {runs['ours'][-1]}", flush=True)
                 check_run(checks, "softphone", i, runs["ours"][-1])
+                runs["floor"].append(ours(d, sipp, rec, args.seconds, False, work / f"floor{i}", floor=True))
+                print(f"rep {i + 1} pjsua2 floor (no sound devices): {runs['floor'][-1]['cpu_pct']} % "
+                      f"{runs['floor'][-1]['threads']}", flush=True)
+                checks.expect(runs["floor"][-1]["invites"] >= 1, f"pjsua2 floor rep {i + 1}: sipp saw no INVITE")
                 if args.aec:
                     runs["ours_aec"].append(ours(d, sipp, rec, args.seconds, True, work / f"aec{i}"))
                     print(f"rep {i + 1} ours+AEC: {runs['ours_aec'][-1]}", flush=True)
@@ -319,6 +329,11 @@ def main() -> None:
             tot = [a + b if a is not None and b is not None else None for a, b in zip(ring, devl, strict=True)]
             print(f"    {direction:<8} ring wait ms {spread(ring)}; device latency ms {spread(devl)}; "
                   f"bridge total ms {spread(tot)}")
+        if key == "ours" and runs["floor"]:
+            fl = [r["cpu_pct"] for r in runs["floor"]]
+            print(f"    below us: the same call in the same engine with no sound devices (pjsua2's RTP, codec, "
+                  f"jitter buffer, conference bridge) CPU % {spread(fl)}; our audio bridge (the rest) "
+                  f"{spread([r['cpu_pct'] - f for r, f in zip(rs, fl, strict=False)])}")
         for r in rs:
             a = r["audio"]
             print(f"    run: underruns {a.get('underruns')} overflows {a.get('overflows')} PortAudio xruns in/out "
