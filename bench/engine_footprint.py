@@ -133,6 +133,69 @@ def _one_call(client: Any, i: int) -> bool:
     return True
 
 
+# What is below us, layer by layer, measured in one fresh interpreter in the order the engine loads them. Each
+# step's RSS growth is that layer's cost in this process (shared libraries count by the pages touched).
+LAYERS_SCRIPT = r"""
+import json, sys
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 1048576
+out = [("the Python interpreter", rss())]
+import asyncio, ssl, sqlite3, json, logging, email.message, http.cookies, concurrent.futures, uuid, zlib
+out.append(("standard library the engine uses (asyncio, ssl/libssl, sqlite3, email, ...)", rss()))
+import pjsua2 as pj
+from softphone.sip import mediacfg
+ep = pj.Endpoint(); ep.libCreate(); cfg = pj.EpConfig()
+cfg.uaConfig.threadCnt = 1; cfg.logConfig.level = 0; cfg.logConfig.consoleLevel = 0
+mediacfg.configure_endpoint(cfg.medConfig); ep.libInit(cfg)
+tc = pj.TransportConfig(); tc.port = 0; tc.boundAddress = "127.0.0.1"
+ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc); ep.audDevManager().setNullDev(); ep.libStart()
+mediacfg.configure_codecs(ep)
+out.append(("pjsua2: Endpoint started as the engine starts it (media config, UDP transport, null device)", rss()))
+import aiohttp, aiohttp.web
+out.append(("aiohttp (widget server, WebSocket bridge)", rss()))
+import pydantic
+out.append(("pydantic (settings validation)", rss()))
+import keyring
+keyring.get_keyring()
+out.append(("keyring and the backends it probes (SecretStorage pulls in cryptography)", rss()))
+import cryptography.x509, httpx, phonenumbers, platformdirs
+phonenumbers.parse("+14155550100")
+out.append(("cryptography (widget certificate), httpx (CRM API), phonenumbers, platformdirs", rss()))
+if "--audio" in sys.argv:
+    import numpy, pulsectl, ctypes.util
+    ctypes.CDLL(ctypes.util.find_library("pulse"))
+    out.append(("numpy, libpulse, pulsectl (sound devices on)", rss()))
+print(json.dumps(out))
+ep.libDestroy()
+"""
+
+
+def layers(audio: bool) -> list[tuple[str, float]]:
+    """Cumulative RSS after each layer below us (see LAYERS_SCRIPT), in a fresh interpreter."""
+    import json
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-c", LAYERS_SCRIPT, *(["--audio"] if audio else [])], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120, check=False)
+    if r.returncode != 0:
+        raise SystemExit(f"engine_footprint: measuring the layers below the engine failed: {r.stderr[-1500:]}")
+    return [(str(n), float(v)) for n, v in json.loads(r.stdout.strip().splitlines()[-1])]
+
+
+def print_layers(engine_mb: float, audio: bool) -> None:
+    steps = layers(audio)
+    what = "sound devices on" if audio else "no sound devices"
+    print(f"\nwhere the engine's RSS goes ({what}; layers measured one after the other in a fresh interpreter):")
+    print("| layer | + MB | cumulative MB |\n|---|---|---|")
+    prev = 0.0
+    for name, mb in steps:
+        print(f"| {name} | {mb - prev:+.1f} | {mb:.1f} |")
+        prev = mb
+    print(f"| ours: the engine's own code and state (softphone serve {engine_mb:.1f} MB − the layers) | "
+          f"{engine_mb - prev:+.1f} | {engine_mb:.1f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=200)
@@ -172,6 +235,10 @@ def main() -> None:
           f"| ≤ 5 MB |")
     print(f"| threads before → after | {b['threads']} → {a['threads']} | no growth |")
     print(f"| open fds before → after | {b['fds']} → {a['fds']} | no growth |")
+    if rss:
+        print_layers(statistics.median(rss), audio=False)
+    if rss_audio:
+        print_layers(statistics.median(rss_audio), audio=True)
     if maps:
         print(f"\nbiggest mappings of the engine with sound devices on (RSS MB, of {sum(maps.values()):.1f}):")
         print("| mapping | MB |\n|---|---|")
