@@ -220,6 +220,7 @@ class PulseStream:
             self._stretch = np.zeros(block + 2, dtype=np.int16)
             self._zeros = np.zeros(rate // 50, dtype=np.int16)
             self._grid = np.arange(block, dtype=np.float64)
+            self._stretch_pos: dict[tuple[int, int], Any] = {}
             attr = _BufferAttr(none, int(latency_s * rate) * bpf, (target + block // 2) * bpf, block * bpf, none)
         elif direction == "output":
             attr = _BufferAttr(none, int(latency_s * rate) * bpf, none, block * bpf, none)
@@ -379,7 +380,10 @@ class PulseStream:
             self.skip_run = 0
             if n != len(x):
                 y = self._stretch[:n]
-                y[:] = np.interp(np.linspace(0, len(x) - 1, n), self._grid[:len(x)], x)
+                pos = self._stretch_pos.get((len(x), n))
+                if pos is None:            # np.linspace is Python code: ~80 µs per frame on a cold clock thread
+                    pos = self._stretch_pos[(len(x), n)] = np.linspace(0, len(x) - 1, n)
+                y[:] = np.interp(pos, self._grid[:len(x)], x)
                 x = y
             lib.pa_stream_write(s, x.ctypes.data, n << 1, None, 0, _SEEK_RELATIVE)
         finally:
