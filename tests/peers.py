@@ -468,41 +468,42 @@ def running(*things: Any) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def stop_all() -> Iterator[list[Any]]:
+    """A list for the peers a fixture starts: every one in it is stopped when the block ends, also on failure."""
+    started: list[Any] = []
+    try:
+        yield started
+    finally:
+        for p in started:
+            p.stop()
+
+
+@contextlib.contextmanager
 def sipps(workdir: Path) -> Iterator[Callable[..., Sipp]]:
     """``make(scenario, **kw)`` starts a sipp UAS in ``workdir``; every one is stopped when the block ends,
     also on failure (the tests' ``sipp`` fixtures)."""
-    started: list[Sipp] = []
+    with stop_all() as started:
+        def make(scenario: str, **kw: Any) -> Sipp:
+            s = Sipp(scenario, workdir=workdir, **kw)
+            started.append(s)
+            return s.start()
 
-    def make(scenario: str, **kw: Any) -> Sipp:
-        s = Sipp(scenario, workdir=workdir, **kw)
-        started.append(s)
-        return s.start()
-
-    try:
         yield make
-    finally:
-        for s in started:
-            s.stop()
 
 
 @contextlib.contextmanager
 def engines(root: Path) -> Iterator[Callable[..., EngineProcess]]:
     """``make(config, name="engine", start=True, **kw)`` gives a ``softphone serve`` under ``root/name``;
     every one is stopped when the block ends, also on failure (the tests' ``engine_factory`` fixtures)."""
-    started: list[EngineProcess] = []
+    with stop_all() as started:
+        def make(config: str, name: str = "engine", start: bool = True, **kw: Any) -> EngineProcess:
+            e = EngineProcess(root / name, config, **kw)
+            started.append(e)
+            if start:
+                e.start()
+            return e
 
-    def make(config: str, name: str = "engine", start: bool = True, **kw: Any) -> EngineProcess:
-        e = EngineProcess(root / name, config, **kw)
-        started.append(e)
-        if start:
-            e.start()
-        return e
-
-    try:
         yield make
-    finally:
-        for e in started:
-            e.stop()
 
 def have(binary: str) -> bool:
     return shutil.which(binary) is not None

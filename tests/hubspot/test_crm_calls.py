@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from softphone.hubspot.crm import CALL_TO_COMPANY, CALL_TO_CONTACT
-from tests.peers import Sipp, free_port, sipps, wait_for
+from tests.peers import Sipp, free_port, sipps, stop_all, wait_for
 
 from .conftest import CRM_TOKEN
 from .crm_contract import CrmContract
@@ -31,20 +31,15 @@ MakeEngine = Callable[..., CrmEngine]
 
 @pytest.fixture
 def engines(tmp_path: Path, crm: CrmContract) -> Iterator[MakeEngine]:
-    started: list[CrmEngine] = []
+    with stop_all() as started:
+        def make(*accounts: str, token: str | None = CRM_TOKEN, sip_port: int = 0, name: str = "engine",
+                 opts: dict[str, Any] | None = None, start: bool = True) -> CrmEngine:
+            e = CrmEngine(tmp_path / name, crm_config(*accounts, crm=crm, sip_port=sip_port), crm, token=token,
+                          opts=opts)
+            started.append(e)
+            return e.start() if start else e
 
-    def make(*accounts: str, token: str | None = CRM_TOKEN, sip_port: int = 0, name: str = "engine",
-             opts: dict[str, Any] | None = None, start: bool = True) -> CrmEngine:
-        e = CrmEngine(tmp_path / name, crm_config(*accounts, crm=crm, sip_port=sip_port), crm, token=token,
-                      opts=opts)
-        started.append(e)
-        return e.start() if start else e
-
-    try:
         yield make
-    finally:
-        for e in started:
-            e.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from softphone.widget.certs import CertPaths, ensure_certificates
-from tests.peers import EngineProcess, Sipp, account_toml, free_port, sipps
+from tests.peers import EngineProcess, Sipp, account_toml, free_port, sipps, stop_all
 from tests.widget.browser import CHROMIUM, CHROMIUM_ARGS, HostPage, HostServer, trusting_home
 
 SCREENSHOTS = Path(os.environ.get("SOFTPHONE_SCREENSHOTS", Path(__file__).resolve().parents[2] / "build" / "screens"))
@@ -85,35 +85,30 @@ class WidgetEngine(EngineProcess):
 
 @pytest.fixture
 def engine(tmp_path: Path, pki: CertPaths, host_server: HostServer) -> Iterator[Callable[..., WidgetEngine]]:
-    started: list[WidgetEngine] = []
+    with stop_all() as started:
+        def make(*accounts: str, demo: str = "off", extra: str = "", name: str = "engine",
+                 origins: str | None = None) -> WidgetEngine:
+            for attempt in range(3):
+                port = free_port()
+                config = (f'sip_bind_address = "127.0.0.1"\ndemo_line = "{demo}"\nno_answer_timeout_s = 5\n{extra}\n'
+                          + "".join(accounts) + f"[widget]\nport = {port}\n")
+                e = WidgetEngine(tmp_path / f"{name}-{attempt}", config,
+                                 env={"SOFTPHONE_ALLOWED_ORIGINS":
+                                      origins if origins is not None else host_server.host_origin})
+                e.widget_port = port
+                certs = e.data_dir / "certs"
+                certs.mkdir(parents=True, exist_ok=True, mode=0o700)
+                for src in (pki.ca, pki.ca_key, pki.leaf, pki.leaf_key):
+                    shutil.copy2(src, certs / src.name)
+                started.append(e)
+                e.start()
+                if e.ready.get("widget_url") == e.widget_url:
+                    return e
+                # another suite took the port between our probe and the bind: try another one
+                e.stop()
+            raise AssertionError(f"widget server did not start: {e.ready}")
 
-    def make(*accounts: str, demo: str = "off", extra: str = "", name: str = "engine",
-             origins: str | None = None) -> WidgetEngine:
-        for attempt in range(3):
-            port = free_port()
-            config = (f'sip_bind_address = "127.0.0.1"\ndemo_line = "{demo}"\nno_answer_timeout_s = 5\n{extra}\n'
-                      + "".join(accounts) + f"[widget]\nport = {port}\n")
-            e = WidgetEngine(tmp_path / f"{name}-{attempt}", config,
-                             env={"SOFTPHONE_ALLOWED_ORIGINS":
-                                  origins if origins is not None else host_server.host_origin})
-            e.widget_port = port
-            certs = e.data_dir / "certs"
-            certs.mkdir(parents=True, exist_ok=True, mode=0o700)
-            for src in (pki.ca, pki.ca_key, pki.leaf, pki.leaf_key):
-                shutil.copy2(src, certs / src.name)
-            started.append(e)
-            e.start()
-            if e.ready.get("widget_url") == e.widget_url:
-                return e
-            # another suite took the port between our probe and the bind: try another one
-            e.stop()
-        raise AssertionError(f"widget server did not start: {e.ready}")
-
-    try:
         yield make
-    finally:
-        for e in started:
-            e.stop()
 
 
 @pytest.fixture
@@ -150,18 +145,13 @@ class SippCaller:
 @pytest.fixture
 def caller(tmp_path: Path) -> Iterator[Callable[..., SippCaller]]:
     _needs("sipp")
-    started: list[SippCaller] = []
+    with stop_all() as started:
+        def make(scenario: str, target_port: int, service: str = "+15551230000") -> SippCaller:
+            c = SippCaller(scenario, target_port, service, tmp_path)
+            started.append(c)
+            return c
 
-    def make(scenario: str, target_port: int, service: str = "+15551230000") -> SippCaller:
-        c = SippCaller(scenario, target_port, service, tmp_path)
-        started.append(c)
-        return c
-
-    try:
         yield make
-    finally:
-        for c in started:
-            c.stop()
 
 
 def trunk(sipp_port: int) -> str:
