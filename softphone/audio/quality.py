@@ -60,5 +60,26 @@ def read_stream(call: Any, med_idx: int, bridge_ms: float = 0.0) -> dict[str, An
     rtt_ms = rtt.mean / 1000.0 if rtt.n > 0 else None
     jit = rx.jitterUsec
     jitter_ms = (jit.mean if jit.n > 0 else 0) / 1000.0
-    return summarize(f"{si.codecName}/{si.codecClockRate}", int(rx.pkt), int(rx.loss), jitter_ms, rtt_ms,
-                     float(ss.jbuf.avgDelayMsec), bridge_ms)
+    q = summarize(f"{si.codecName}/{si.codecClockRate}", int(rx.pkt), int(rx.loss), jitter_ms, rtt_ms,
+                  float(ss.jbuf.avgDelayMsec), bridge_ms)
+    q.update(stat_counters(ss))
+    return q
+
+
+def stat_counters(ss: Any) -> dict[str, int]:
+    """What pjmedia counted of an audio stream (a ``pjsua2.StreamStat``) beyond loss and jitter: packets it
+    threw away (wrong payload type, undecodable, SSRC probation), duplicates, reordering, and what the jitter
+    buffer had to do. They say what a misbehaving far end did to a call (garbage RTP leaves its trace here)."""
+    rx = ss.rtcp.rxStat
+    jb = ss.jbuf
+    return {
+        "rx_discarded": int(rx.discard),     # bad payload type / SSRC probation / undecodable
+        "rx_duplicates": int(rx.dup),
+        "rx_reordered": int(rx.reorder),
+        "rx_lost": int(rx.loss),
+        "jb_lost_frames": int(jb.lost),      # concealed (PLC) because they never came
+        "jb_discarded_frames": int(jb.discard),
+        "jb_empty": int(jb.empty),           # the buffer ran dry
+        "jb_delay_ms": int(jb.avgDelayMsec),
+        "jb_max_delay_ms": int(jb.maxDelayMsec),
+    }

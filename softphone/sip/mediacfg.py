@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from softphone.audio.quality import stat_counters
+
 log = logging.getLogger(__name__)
 
 # pjmedia_jb_discard_algo
@@ -228,23 +230,10 @@ def prefer_wideband_answer(prm: Any) -> None:
 # ------------------------------------------------------------------ counters for the call's quality stats
 
 def stream_counters(call: Any, med_idx: int) -> dict[str, Any]:
-    """What pjmedia counted of one live audio stream, beyond loss and jitter: packets it threw away (wrong
-    payload type, undecodable, too late), duplicates, reordering, and what the jitter buffer had to do.
-    Call on the pjsua2 thread while the stream exists; {} when it is gone."""
+    """:func:`softphone.audio.quality.stat_counters` of one live audio stream of ``call`` (on the pjsua2
+    thread while the stream exists); {} when it is gone."""
     try:
         ss = call.getStreamStat(med_idx)
     except Exception:
         return {}
-    rx = ss.rtcp.rxStat
-    jb = ss.jbuf
-    return {
-        "rx_discarded": int(rx.discard),     # bad payload type / SSRC probation / undecodable
-        "rx_duplicates": int(rx.dup),
-        "rx_reordered": int(rx.reorder),
-        "rx_lost": int(rx.loss),
-        "jb_lost_frames": int(jb.lost),      # concealed (PLC) because they never came
-        "jb_discarded_frames": int(jb.discard),
-        "jb_empty": int(jb.empty),           # the buffer ran dry
-        "jb_delay_ms": int(jb.avgDelayMsec),
-        "jb_max_delay_ms": int(jb.maxDelayMsec),
-    }
+    return stat_counters(ss)
