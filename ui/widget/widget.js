@@ -680,7 +680,7 @@ import { notesToHtml } from "./common/text.js";
     if (draftTimer) { clearTimeout(draftTimer); draftTimer = null; }
     $("save").disabled = $("skip").disabled = true;
     if (!state.connected) {
-      completeLocally();
+      completeLocally(notes);
       render();
       return;
     }
@@ -688,7 +688,7 @@ import { notesToHtml } from "./common/text.js";
       .then(function (r) {
         if (r && r.completed === false && state.postcall && state.postcall.call.call_id === callId) {
           // the engine could not send it (no HubSpot session it trusts yet): this page is connected, send it here
-          completeLocally();
+          completeLocally(notes);
         }
         if (state.postcall && state.postcall.call.call_id === callId) state.postcall = null;
         $("notes").value = "";
@@ -700,17 +700,19 @@ import { notesToHtml } from "./common/text.js";
   $("postcall").addEventListener("submit", function (ev) { ev.preventDefault(); complete(true); });
   $("skip").addEventListener("click", function () { complete(false); });
 
-  /** Send callCompleted straight to HubSpot (page closing, or the engine unreachable), then tell the engine. */
-  function completeLocally() {
+  /** Send callCompleted straight to HubSpot (page closing, or the engine unreachable), then tell the engine.
+   *  ``typed``: the notes to send (Skip sends none); what the panel holds when not given. */
+  function completeLocally(typed) {
     const pc = state.postcall;
     if (!pc || !pc.completion || !pc.completion.externalCallId) return;
     const data = JSON.parse(JSON.stringify(pc.completion));
-    const notes = $("notes").value.trim();
+    const text = typed === undefined ? $("notes").value : typed;
+    const notes = text.trim();
     data.engagementProperties = data.engagementProperties || {};
     if (notes) data.engagementProperties.hs_call_body = notesToHtml(notes);
     if (state.disposition) data.engagementProperties.hs_call_disposition = state.disposition;
     callSdk("callCompleted", data);
-    const frame = { type: "complete", call_id: pc.call.call_id, notes: $("notes").value, disposition: state.disposition,
+    const frame = { type: "complete", call_id: pc.call.call_id, notes: text, disposition: state.disposition,
       sent: true };
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
     else outbox.push(JSON.stringify(frame));
