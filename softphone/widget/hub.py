@@ -102,6 +102,11 @@ def _str_field(frame: dict[str, Any], key: str, *, limit: int = 200, required: b
     return v
 
 
+def _default_outcomes() -> list[dict[str, str]]:
+    """HubSpot's six default call outcomes, as the post-call panel lists them (every account has them)."""
+    return [{"label": k, "id": v} for k, v in sdk.DEFAULT_OUTCOMES.items()]
+
+
 class WidgetHub:
     def __init__(self, engine: EngineAPI, *, clock: Callable[[], float] = time.monotonic,
                  complete_after_s: float = 900.0, engagement_wait_s: float = 5.0) -> None:
@@ -121,7 +126,7 @@ class WidgetHub:
         self._postcall_sent: dict[str, tuple[str, int | None]] = {}
         self._caller_lookup: dict[str, str] = {}
         self._relayed: dict[str, set[str]] = {}      # call -> tabs that got a copy of its incomingCall
-        self.outcomes: list[dict[str, str]] = [{"label": k, "id": v} for k, v in sdk.DEFAULT_OUTCOMES.items()]
+        self.outcomes: list[dict[str, str]] = _default_outcomes()
         self._logged_in: bool | None = engine.phone.logged_in if engine.phone is not None else None
         bus = engine.bus
         self._unsubscribe = [
@@ -161,7 +166,7 @@ class WidgetHub:
         """The account's own call outcomes, once the CRM API answered (raw JSON, validated here); the six
         defaults stay when it gives none. Every open widget gets the new list. True if the account's list is used."""
         own = sdk.parse_call_outcomes(data)
-        self.outcomes = own or [{"label": k, "id": v} for k, v in sdk.DEFAULT_OUTCOMES.items()]
+        self.outcomes = own or _default_outcomes()
         self._broadcast({"type": "outcomes", "outcomes": self.outcomes})
         return bool(own)
 
