@@ -240,8 +240,21 @@ def test_whole_tab_reload_during_post_call(engine: Engine, sipp: SippF, open_hos
     hp.wait("crm.widget.initialized", what="INITIALIZED after the reload")
     wait_for(lambda: eng.history_row(call_id)["notes"] == "Reloaded before saving", 10, what="notes stored")
     hp.wait_view("idle")
-    assert hp.received("CALL_COMPLETED") == [] and hp.js("crm.errors") == [] and hp.js("crm.refused") == []
     assert hp.received("INITIALIZED")[0].get("engagementId") is None
+    # Chromium runs a cross-process frame's pagehide after its parent's new document has committed, and the SDK's
+    # host checks only the sender's origin: the old frame's callCompleted may land in the reloaded tab, early
+    # (refused: before INITIALIZED) or late (an engagement this document never saw). Whether it does is the
+    # browser's timing. What must hold either way: it is that call's one completion with the notes, and the
+    # reloaded widget sends no second one.
+    stale = hp.received("CALL_COMPLETED")
+    assert len(stale) <= 1, stale
+    for m in stale:
+        assert m["externalCallId"] == call_id
+        assert m["engagementProperties"]["hs_call_body"] == "Reloaded before saving"
+    assert "callCompleted" not in hp.widget("window.__softphone.sdkCalls.map(c => c.method)")
+    assert [r for r in hp.js("crm.refused") if r["type"] != "CALL_COMPLETED"] == []
+    errors = [e["message"] for e in hp.js("crm.errors")]
+    assert [e for e in errors if not (stale and ("CALL_COMPLETED" in e or "callCompleted" in e))] == [], errors
 
 
 def test_post_call_panel_survives_an_engine_restart(engine: Engine, sipp: SippF, open_host: Open) -> None:
