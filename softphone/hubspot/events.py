@@ -47,3 +47,17 @@ class CallLogged:
     def to_json(self) -> dict[str, Any]:
         return {"type": "call_logged", "call_id": self.call_id, "engagement_id": self.engagement_id,
                 "created": self.created}
+
+
+@dataclass(frozen=True)
+class CompletionUnconfirmed:
+    """A closing widget page sent ``callCompleted`` (the rep's notes and outcome) straight to HubSpot, and nobody
+    can confirm it arrived: when the whole HubSpot tab reloads, Chromium runs the old frame's ``pagehide`` after
+    the new page has loaded, and that page may drop the message. The CRM service (when connected) writes the same
+    notes and outcome to the engagement through the API; the update is idempotent, so a delivered message costs
+    nothing more."""
+
+    call_id: str
+    engagement_id: int
+    notes: str
+    disposition: str

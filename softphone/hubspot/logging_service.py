@@ -12,6 +12,10 @@ An engine service (``name``, ``start(engine)``, ``stop()``, ``describe()``) on t
   associated with the caller's contact and company. Notes or an outcome added later (the desktop window's
   post-call panel) update the same engagement. The engagement id goes into the call (history row, every
   surface) either way.
+- **Notes a closing tab sent.** A widget page that closes with its post-call panel open sends
+  ``callCompleted`` itself and cannot know it arrived (a whole-tab reload may drop it:
+  ``CompletionUnconfirmed``). The notes and outcome are then also written to the SDK's engagement through the
+  API: an update of those two properties only, harmless when the message did arrive.
 - **Nothing lost.** The outbox (``softphone.storage.outbox``) survives restarts. HubSpot down, 5xx or a
   timeout: retried with exponential backoff. 429: nothing is sent before ``Retry-After``. 4xx: the rep gets a
   ``Notice`` with HubSpot's reason, the call stays queued; a token fixed with ``softphone hubspot connect`` is
@@ -49,7 +53,7 @@ from softphone.hubspot.crm import (
     CrmMissingScopes,
     phone_forms,
 )
-from softphone.hubspot.events import CallerIdentified, CallLogged, CallOutcomesKnown
+from softphone.hubspot.events import CallerIdentified, CallLogged, CallOutcomesKnown, CompletionUnconfirmed
 from softphone.storage.outbox import FILENAME, REJECTED, RETRY, Outbox, OutboxItem
 
 if TYPE_CHECKING:
@@ -177,6 +181,7 @@ class LoggingService:
         self._wake = asyncio.Event()
         await self._refresh_token(force=True)
         self._unsub.append(engine.bus.subscribe(CallUpdated, self._on_call))
+        self._unsub.append(engine.bus.subscribe(CompletionUnconfirmed, self._on_unconfirmed))
         self._worker = loop.create_task(self._run(), name="hubspot-outbox")
         if self.client is not None:
             self._spawn(self._load_account())
@@ -283,8 +288,45 @@ class LoggingService:
         if ev.previous_state is not CallState.TERMINATED:
             # after every subscriber (the widget hub among them) has seen the end of the call
             asyncio.get_running_loop().call_soon(self._call_ended, snap)
-        elif self.outbox is not None and self.outbox.get(snap.call_id) is not None:
-            self._queue(snap)       # notes / outcome added after the end: same engagement, new version
+        elif self.outbox is not None and (item := self.outbox.get(snap.call_id)) is not None:
+            # notes / outcome added after the end: same engagement, new version
+            if item.payload.get("sdk_engagement") and item.remote_id is not None:
+                self._queue_outcome(snap.call_id, item.remote_id, snap.notes, snap.disposition)
+            else:
+                self._queue(snap)
+
+    def _on_unconfirmed(self, ev: CompletionUnconfirmed) -> None:
+        """A closing page's callCompleted may never have reached HubSpot: write its notes and outcome to the
+        SDK's engagement through the API too (an update, harmless if the message did arrive)."""
+        if not self._settings.hubspot.log_calls or self.outbox is None:
+            return
+        existing = self.outbox.get(ev.call_id)
+        if existing is not None and not existing.payload.get("sdk_engagement"):
+            return                  # the API logged this call itself: its own updates carry the notes
+        if self.client is not None:
+            self._queue_outcome(ev.call_id, ev.engagement_id, ev.notes, ev.disposition)
+        else:
+            self._spawn(self._queue_outcome_if_connected(ev))
+
+    async def _queue_outcome_if_connected(self, ev: CompletionUnconfirmed) -> None:
+        await self._refresh_token()
+        if self.client is not None:
+            self._queue_outcome(ev.call_id, ev.engagement_id, ev.notes, ev.disposition)
+
+    def _queue_outcome(self, call_id: str, engagement_id: int, notes: str, disposition: str) -> None:
+        """Only the post-call panel's properties, to HubSpot's own engagement: the rest is what the SDK logged."""
+        assert self.outbox is not None
+        props = sdk.outcome_properties(notes, disposition)
+        existing = self.outbox.get(call_id)
+        if existing is not None and "hs_call_body" in existing.payload.get("properties", {}):
+            props.setdefault("hs_call_body", "")      # notes were cleared: clear them in HubSpot too
+        if not props:
+            return
+        item = self.outbox.put(call_id, {"sdk_engagement": True, "properties": props})
+        if item.remote_id != engagement_id:
+            self.outbox.set_remote_id(call_id, engagement_id)
+        if self._wake is not None:
+            self._wake.set()
 
     def _call_ended(self, snap: CallSnapshot) -> None:
         if not self._settings.hubspot.log_calls or self._settings.account(snap.account) is None:
@@ -499,6 +541,12 @@ class LoggingService:
                 delay = min(cap, base * 2 ** min(item.attempts, 16)) * random.uniform(0.8, 1.2)
             self.outbox.failed(item.key, exc.message, RETRY, now + delay)
             log.info("call %s not logged yet (%s): again in %.1f s", item.key, exc.message, delay)
+            return
+        if item.payload.get("sdk_engagement") and not isinstance(exc, (CrmAuthError, CrmMissingScopes)):
+            # HubSpot's own engagement (the tab logged the call): a backstop it refused is not the rep's problem
+            self.outbox.synced(item.key, item.version)
+            log.warning("HubSpot refused the notes of call %s for engagement %s: %s", item.key, item.remote_id,
+                        exc.message)
             return
         self.outbox.failed(item.key, exc.message, REJECTED, now + self.rejected_retry_s)
         log.warning("HubSpot refused call %s: %s", item.key, exc.message)

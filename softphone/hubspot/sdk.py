@@ -421,6 +421,13 @@ def engagement_properties(snap: CallSnapshot, *, own_number: str | None, notes: 
     for key in ("hs_call_from_number", "hs_call_to_number"):
         if not props[key]:
             del props[key]             # no phone number known: leave it out rather than log a login name
+    props.update(outcome_properties(notes, disposition))
+    return props
+
+
+def outcome_properties(notes: str, disposition: str) -> dict[str, str]:
+    """The engagement properties the rep's post-call panel sets (nothing for what they left empty)."""
+    props: dict[str, str] = {}
     body = _notes_html(notes)
     if body:
         props["hs_call_body"] = body

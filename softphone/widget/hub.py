@@ -43,6 +43,7 @@ from softphone.core.events import (
 from softphone.core.phone import Phone
 from softphone.errors import NoSuchCall, PhoneError, SoftphoneError
 from softphone.hubspot import sdk
+from softphone.hubspot.events import CompletionUnconfirmed
 from softphone.hubspot.sdk import CallRecord, DialRequest, SdkMessage, SdkPayloadError
 from softphone.ports import EngineAPI
 
@@ -662,11 +663,14 @@ class WidgetHub:
             return {"already": True}
         self._drafts[call_id] = (notes, disposition)
         if frame.get("sent"):
-            # the page sent callCompleted itself while closing; just record it
+            # the page sent callCompleted itself (engine unreachable, or the page closing): record it
             self._drafts.pop(call_id, None)
             self._store_outcome(call_id, notes, disposition)
             self.ledger.mark_completed(call_id)
             self._finish(call_id)
+            if frame.get("closing") and rec.engagement_id is not None and (notes or disposition):
+                # a closing page cannot know its message arrived (a whole-tab reload may drop it)
+                self.engine.bus.publish(CompletionUnconfirmed(call_id, rec.engagement_id, notes, disposition))
             return {"completed": True}
         if not s.ready:
             raise PhoneError("HubSpot is not connected to this widget yet.")

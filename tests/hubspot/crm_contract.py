@@ -196,6 +196,12 @@ class CrmContract:
         self.searchable_at[cid] = 0.0
         return cid
 
+    def add_call(self, cid: int, properties: dict[str, str]) -> None:
+        """A call engagement HubSpot itself created (the SDK path: the host's engagement id)."""
+        now = time.time()
+        self.calls[cid] = Obj(cid, dict(properties, hs_object_id=str(cid)), now, now)
+        self.searchable_at[cid] = 0.0
+
     # ------------------------------------------------------------------ views for tests
 
     def calls_for(self, external_id: str) -> list[Obj]:

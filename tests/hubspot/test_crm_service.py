@@ -13,7 +13,7 @@ import pytest
 
 from softphone.core.events import CallUpdated, Notice, SipIncomingCall, SipLegState
 from softphone.hubspot.crm import CALL_TO_COMPANY, CALL_TO_CONTACT
-from softphone.hubspot.events import CallerIdentified, CallLogged
+from softphone.hubspot.events import CallerIdentified, CallLogged, CompletionUnconfirmed
 from softphone.hubspot.logging_service import LoggingService
 from softphone.hubspot.sdk import DEFAULT_OUTCOMES
 from softphone.storage.outbox import FILENAME, Outbox
@@ -189,6 +189,52 @@ async def test_notes_added_later_update_the_same_engagement(rig: Rig, crm: CrmCo
     assert len(crm.writes("POST")) == 1 and len(crm.writes("PATCH")) == 1
     assert rig.of(CallLogged)[-1] == CallLogged(call_id, call.id, False)
     assert rig.history(call_id)["engagement_id"] == call.id
+
+
+async def test_notes_a_closing_tab_sent_are_written_to_the_sdk_engagement_too(rig: Rig, crm: CrmContract) -> None:
+    """A closing page's callCompleted may be lost (CompletionUnconfirmed): the panel's two properties go to
+    HubSpot's own engagement as an update, a later edit updates it again, nothing is ever created, and an
+    engagement HubSpot does not have is dropped without troubling the rep."""
+    assert rig.engine.phone is not None
+    rig.sdk_calls.add("in-sdk")
+    rig.inbound("in-sdk")
+    crm.add_call(7001, {"hs_call_title": "Call from Maya Chen", "hs_call_status": "COMPLETED"})
+    live = DEFAULT_OUTCOMES["Left live message"]
+    rig.engine.phone.set_outcome("in-sdk", notes="Budget approved", disposition=live)   # the hub stores it
+    rig.engine.bus.publish(CompletionUnconfirmed("in-sdk", 7001, "Budget approved", live))   # then tells
+    props = crm.calls[7001].properties
+    await until(lambda: props.get("hs_call_body") == "Budget approved", "the notes on the engagement")
+    assert props["hs_call_disposition"] == live
+    assert props["hs_call_title"] == "Call from Maya Chen" and props["hs_call_status"] == "COMPLETED"
+    assert rig.of(CallLogged) == [CallLogged("in-sdk", 7001, False)]
+    rig.engine.phone.set_outcome("in-sdk", notes="Budget approved\nCall <Tuesday>")
+    await until(lambda: props["hs_call_body"] == "Budget approved<br>Call &lt;Tuesday&gt;", "the edit")
+    rig.engine.phone.set_outcome("in-sdk", notes="", disposition=live)
+    await until(lambda: props["hs_call_body"] == "", "the notes cleared")
+    assert props["hs_call_disposition"] == live
+    assert crm.writes("POST") == [] and len(crm.writes("PATCH")) == 3
+    assert all(set(w.body["properties"]) <= {"hs_call_body", "hs_call_disposition"} for w in crm.writes("PATCH"))
+
+    rig.sdk_calls.add("in-gone")
+    rig.inbound("in-gone")
+    rig.engine.bus.publish(CompletionUnconfirmed("in-gone", 7999, "Never saved", ""))
+    await until(lambda: crm.of("PATCH", "/crm/v3/objects/calls/7999"), "the update HubSpot refuses")
+    await asyncio.sleep(0.2)
+    assert rig.of(Notice) == [] and 7999 not in crm.calls and crm.writes("POST") == []
+    assert rig.service.outbox is not None and rig.service.outbox.counts()["pending"] == 0
+
+
+async def test_notes_a_closing_tab_sent_are_kept_local_when_not_connected(tmp_path: Path, crm: CrmContract) -> None:
+    rig = await Rig(tmp_path, crm, token=None).start()
+    try:
+        rig.sdk_calls.add("in-sdk")
+        rig.inbound("in-sdk")
+        rig.engine.bus.publish(CompletionUnconfirmed("in-sdk", 7001, "Budget approved", ""))
+        await asyncio.sleep(0.3)
+        assert crm.requests == []
+        assert rig.service.outbox is not None and rig.service.outbox.get("in-sdk") is None
+    finally:
+        await rig.stop()
 
 
 # ------------------------------------------------------------------------------------------ outbox

@@ -125,3 +125,35 @@ def test_the_accounts_own_call_outcomes_are_offered_after_the_call(
     hp.click("#save")
     done = hp.wait_received("CALL_COMPLETED")[0]
     assert done["engagementProperties"]["hs_call_disposition"] == booked
+
+
+def test_notes_of_a_tab_reloaded_with_the_panel_open_reach_the_engagement(
+        widget_engine: tuple[CrmEngine, Sipp], context: Any, host_server: HostServer,  # noqa: F811
+        crm: CrmContract) -> None:
+    """The rep reloads the whole HubSpot tab with notes typed in the post-call panel. The closing page sends
+    callCompleted, but the reloaded tab may drop it (Chromium delivers it to the new page, before or after its
+    handshake), so the engine also writes the notes and outcome to the SDK's engagement through the API: one
+    update of those two properties, nothing created, the rest of the engagement as HubSpot had it."""
+    eng, _peer = widget_engine
+    hp = HostPage(context.new_page(), host_server.host_origin, eng.ready["widget_url"])
+    hp.wait_view("idle")
+    hp.dial(501)
+    call_id = hp.wait_received("CALL_ANSWERED")[0]["externalCallId"]
+    hp.click("#hangup")
+    engagement_id = hp.wait_received("CALL_ENDED")[0]["engagementId"]
+    crm.add_call(engagement_id, {"hs_call_title": "Call with Maya", "hs_call_status": "COMPLETED"})
+    hp.wait_view("postcall")
+    hp.click("#outcomes button[data-id='f240bbac-87c9-4f6e-bf70-924b57d47db7']")   # "Connected"
+    hp.fill("#notes", "Budget approved\nCall back <Tuesday>")
+    hp.page.reload()
+    hp.wait("crm.widget.initialized", what="INITIALIZED after the reload")
+    props = crm.calls[engagement_id].properties
+    wait_for(lambda: props.get("hs_call_body"), 15, what="the notes written to the engagement")
+    assert props["hs_call_body"] == "Budget approved<br>Call back &lt;Tuesday&gt;"
+    assert props["hs_call_disposition"] == "f240bbac-87c9-4f6e-bf70-924b57d47db7"
+    assert props["hs_call_title"] == "Call with Maya" and props["hs_call_status"] == "COMPLETED"
+    writes = crm.writes()
+    assert [(w.method, w.path) for w in writes] == [("PATCH", f"/crm/v3/objects/calls/{engagement_id}")]
+    assert set(writes[0].body["properties"]) == {"hs_call_body", "hs_call_disposition"}
+    assert history_row(eng, call_id)["notes"] == "Budget approved\nCall back <Tuesday>"
+    assert history_row(eng, call_id)["engagement_id"] == engagement_id

@@ -11,6 +11,7 @@ import pytest
 from softphone.app import Engine
 from softphone.core.events import RegState, SipLegState
 from softphone.hubspot import sdk
+from softphone.hubspot.events import CompletionUnconfirmed
 from softphone.widget.hub import WidgetHub
 from tests.widget.support import Widget, make_engine, register, ring_in, sip
 
@@ -290,6 +291,33 @@ async def test_page_closing_with_notes_open(env: tuple[Engine, WidgetHub]) -> No
     assert hub.ledger.get(call_id) is None or hub.ledger.get(call_id).completed  # type: ignore[union-attr]
     row = engine.history.get(call_id)
     assert row is not None and row["notes"] == "sent by the page"
+
+
+async def test_only_a_closing_page_with_an_engagement_and_notes_leaves_the_notes_unconfirmed(
+        env: tuple[Engine, WidgetHub]) -> None:
+    """The page that sent callCompleted while closing cannot know it arrived: the hub says so on the bus (the
+    CRM service writes the notes through the API). A page still open (engine unreachable) knows HubSpot got it;
+    a call with no engagement or nothing typed has nothing to write."""
+    engine, hub = env
+    told: list[CompletionUnconfirmed] = []
+    engine.bus.subscribe(CompletionUnconfirmed, told.append)
+    w = Widget(hub)
+    await w.ready()
+    cases = [(5, "closing", "Budget approved", True), (6, "open", "Budget approved", False),
+             (None, "closing", "Budget approved", False), (7, "closing", "", False)]
+    expected = []
+    for engagement, how, notes, unconfirmed in cases:
+        call_id = await dial(w)
+        if engagement is not None:
+            await w.send({"type": "engagement", "data": {"engagementId": engagement}})
+        sip(engine, call_id, SipLegState.DISCONNECTED, 200)
+        reply = await w.send({"type": "complete", "call_id": call_id, "notes": notes, "sent": True,
+                              "closing": how == "closing"})
+        assert reply is not None and reply["ok"]       # no engagement: HubSpot is owed no callCompleted at all
+        if unconfirmed:
+            expected.append(CompletionUnconfirmed(call_id, engagement, notes, ""))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    assert told == expected and len(told) == 1
 
 
 async def test_post_call_moves_to_the_next_tab_when_the_owner_leaves(env: tuple[Engine, WidgetHub]) -> None:

@@ -701,8 +701,9 @@ import { notesToHtml } from "./common/text.js";
   $("skip").addEventListener("click", function () { complete(false); });
 
   /** Send callCompleted straight to HubSpot (page closing, or the engine unreachable), then tell the engine.
-   *  ``typed``: the notes to send (Skip sends none); what the panel holds when not given. */
-  function completeLocally(typed) {
+   *  ``typed``: the notes to send (Skip sends none); what the panel holds when not given. ``closing``: the page
+   *  is going away, so nobody will know whether HubSpot got it (the engine may write it through the CRM API). */
+  function completeLocally(typed, closing) {
     const pc = state.postcall;
     if (!pc || !pc.completion || !pc.completion.externalCallId) return;
     const data = JSON.parse(JSON.stringify(pc.completion));
@@ -713,12 +714,12 @@ import { notesToHtml } from "./common/text.js";
     if (state.disposition) data.engagementProperties.hs_call_disposition = state.disposition;
     callSdk("callCompleted", data);
     const frame = { type: "complete", call_id: pc.call.call_id, notes: text, disposition: state.disposition,
-      sent: true };
+      sent: true, closing: !!closing };
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
     else outbox.push(JSON.stringify(frame));
     state.postcall = null;
   }
-  window.addEventListener("pagehide", function () { if (state.postcall) completeLocally(); });
+  window.addEventListener("pagehide", function () { if (state.postcall) completeLocally(undefined, true); });
 
   // ------------------------------------------------------------------ 7. start
   setInterval(function () {
