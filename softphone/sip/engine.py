@@ -69,6 +69,7 @@ pjlog = logging.getLogger("softphone.pjsip")
 # With SOFTPHONE_SIP_LOG set (debugging), pjsip's detail goes to the normal log instead of DEBUG.
 _VERBOSE = logging.INFO if os.environ.get("SOFTPHONE_SIP_LOG") else logging.DEBUG
 REG_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
+UNREGISTER_WAIT_S = 3.0              # how long a quit waits for the registrars to confirm the unregistration
 Emit = Callable[[object], None]
 
 _LEG_STATES = {
@@ -361,17 +362,25 @@ class SipEngine:
         self._shutdown_accounts()
         self.demo = None
         self.front_door.remove()
-        ep.libDestroy()
+        # The calls are ended and the registrar has answered (or UNREGISTER_WAIT_S passed): without the flag,
+        # pjsua would sit out a fixed second "for unregistration" on every quit.
+        ep.libDestroy(pj.PJSUA_DESTROY_NO_RX_MSG)
         self.ep = None
 
     def _unregister_all(self) -> None:
+        """Unregister every account and wait, bounded, for the registrars' answers (pjsua's worker thread
+        handles them meanwhile): a quit leaves no stale binding for the PBX to ring."""
         registered = [a for a in self._accounts.values() if a.has_registrar]
         for acc in registered:
             acc.unregistering = True
             with contextlib.suppress(pj.Error):
                 acc.setRegistration(False)
-        if registered:
-            time.sleep(0.3)
+        deadline = time.monotonic() + UNREGISTER_WAIT_S
+        while registered and time.monotonic() < deadline:
+            with contextlib.suppress(pj.Error):
+                registered = [a for a in registered if a.getInfo().regIsActive]
+            if registered:
+                time.sleep(0.02)
 
     def _shutdown_accounts(self) -> None:
         """In its own frame so no local keeps an Account alive past ``libDestroy``."""

@@ -117,6 +117,12 @@ def test_register_with_digest_and_call_through_kamailio(kamailio, engine_factory
     bob.ctl("hangup")
     assert bob.wait_state(out["call_id"], "TERMINATED")["end_status"] == "COMPLETED"
     assert alice.wait_state(inc["call_id"], "TERMINATED")["end_status"] == "COMPLETED"
+    # alice quits: she unregistered on the way out, so kamailio knows at once she is gone (no stale binding
+    # for the PBX to ring into a closed port)
+    alice.stop()
+    again = bob.ctl("dial", number=f"sip:alice{transport}@127.0.0.1:{kamailio.udp}")
+    done = bob.wait_state(again["call_id"], "TERMINATED")
+    assert (done["end_status"], done["sip_code"]) == ("FAILED", 404)
 
 
 def test_wrong_password_fails_registration_and_refuses_calls(kamailio, engine_factory) -> None:
