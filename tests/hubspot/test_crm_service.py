@@ -206,22 +206,26 @@ async def test_notes_a_closing_tab_sent_are_written_to_the_sdk_engagement_too(ri
     await until(lambda: props.get("hs_call_body") == "Budget approved", "the notes on the engagement")
     assert props["hs_call_disposition"] == live
     assert props["hs_call_title"] == "Call from Maya Chen" and props["hs_call_status"] == "COMPLETED"
-    assert rig.of(CallLogged) == [CallLogged("in-sdk", 7001, False)]
+    assert await until(lambda: rig.of(CallLogged), "the answer") == [CallLogged("in-sdk", 7001, False)]
     rig.engine.phone.set_outcome("in-sdk", notes="Budget approved\nCall <Tuesday>")
     await until(lambda: props["hs_call_body"] == "Budget approved<br>Call &lt;Tuesday&gt;", "the edit")
     rig.engine.phone.set_outcome("in-sdk", notes="", disposition=live)
     await until(lambda: props["hs_call_body"] == "", "the notes cleared")
     assert props["hs_call_disposition"] == live
-    assert crm.writes("POST") == [] and len(crm.writes("PATCH")) == 3
+    await until(lambda: len(crm.writes("PATCH")) == 3, "the third update recorded")
+    assert crm.writes("POST") == []
     assert all(set(w.body["properties"]) <= {"hs_call_body", "hs_call_disposition"} for w in crm.writes("PATCH"))
 
     rig.sdk_calls.add("in-gone")
     rig.inbound("in-gone")
     rig.engine.bus.publish(CompletionUnconfirmed("in-gone", 7999, "Never saved", ""))
     await until(lambda: crm.of("PATCH", "/crm/v3/objects/calls/7999"), "the update HubSpot refuses")
+    outbox = rig.service.outbox
+    assert outbox is not None
+    await until(lambda: outbox.counts()["pending"] == 0, "the refused update dropped")
     await asyncio.sleep(0.2)
     assert rig.of(Notice) == [] and 7999 not in crm.calls and crm.writes("POST") == []
-    assert rig.service.outbox is not None and rig.service.outbox.counts()["pending"] == 0
+    assert len(crm.of("PATCH", "/crm/v3/objects/calls/7999")) == 1      # dropped, not retried
 
 
 async def test_notes_a_closing_tab_sent_are_kept_local_when_not_connected(tmp_path: Path, crm: CrmContract) -> None:

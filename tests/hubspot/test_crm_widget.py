@@ -152,7 +152,7 @@ def test_notes_of_a_tab_reloaded_with_the_panel_open_reach_the_engagement(
     assert props["hs_call_body"] == "Budget approved<br>Call back &lt;Tuesday&gt;"
     assert props["hs_call_disposition"] == "f240bbac-87c9-4f6e-bf70-924b57d47db7"
     assert props["hs_call_title"] == "Call with Maya" and props["hs_call_status"] == "COMPLETED"
-    writes = crm.writes()
+    writes = wait_for(lambda: crm.writes(), 5, what="the update recorded")
     assert [(w.method, w.path) for w in writes] == [("PATCH", f"/crm/v3/objects/calls/{engagement_id}")]
     assert set(writes[0].body["properties"]) == {"hs_call_body", "hs_call_disposition"}
     assert history_row(eng, call_id)["notes"] == "Budget approved\nCall back <Tuesday>"
