@@ -86,6 +86,23 @@ def alice(tmp_path_factory: pytest.TempPathFactory, kam: Kamailio, xvfb: Xvfb) -
         eng.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_call_left_over(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that failed mid-call leaves its calls up on the module's engines: end them, so the next test
+    starts from an idle phone and fails only for its own reasons."""
+    yield
+    for name in ("alice", "bob", "carol"):
+        if name not in request.fixturenames:
+            continue
+        eng: EngineProcess = request.getfixturevalue(name)
+        if eng.proc is None or eng.proc.poll() is not None:
+            continue
+        for c in eng.status()["calls"]:
+            with contextlib.suppress(Exception):
+                eng.ctl("hangup", call_id=c["call_id"])
+        _wait_for(lambda eng=eng: not eng.status()["calls"], 10, what=f"{name}'s calls ended")
+
+
 @pytest.fixture(scope="module")
 def window(alice: EngineProcess, xvfb: Xvfb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WindowProcess]:
     (alice.data_dir / "window.json").write_text(json.dumps({"first_run_done": True}))
@@ -123,9 +140,12 @@ def js(win: WindowProcess, body: str) -> Any:
     return win.eval(f"(() => {{ {body} }})()")
 
 
-def click(win: WindowProcess, selector: str) -> None:
-    assert js(win, f"const el = document.querySelector({json.dumps(selector)}); if (!el || el.disabled) "
-                   "return false; el.click(); return true;"), f"cannot click {selector}"
+def click(win: WindowProcess, selector: str, timeout: float = 10.0) -> None:
+    """Click once the element is there and enabled, as a rep would: the page renders what the engine said a
+    moment ago, so a control may still be off for a beat after the engine's state changed."""
+    wait_for(lambda: js(win, f"const el = document.querySelector({json.dumps(selector)}); "
+                             "if (!el || el.disabled) return false; el.click(); return true;"),
+             timeout, what=f"{selector} clickable")
 
 
 def key(win: WindowProcess, name: str, target: str = "document.activeElement || document.body") -> None:
