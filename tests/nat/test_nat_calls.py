@@ -163,10 +163,13 @@ def test_call_that_cannot_move_after_a_restart_ends_failed_with_a_reason(lab: La
     """The PBX refuses to move the call (488 to the re-INVITE): the line must not stay up in silence."""
     home, _ = lab.both()
     home_id, _ = _call_refusing_moves(lab)
+    t0 = time.monotonic()
     lab.restart_router("rep")
+    print(f"re-registered through the new mapping after {time.monotonic() - t0:.1f} s")   # shown on failure
     lab.keep_engines()
     ended = home.wait_call(lambda c: c["call_id"] == home_id and c["state"] == "TERMINATED", 20,
                            what="the stranded call to end")
+    print(f"the stranded call ended {time.monotonic() - t0:.1f} s after the restart: {ended.get('reason')}")
     assert ended["end_status"] == "FAILED", ended
     assert "network" in (ended.get("reason") or "").lower(), ended
 
