@@ -49,6 +49,7 @@ STRANGER_IP = "198.51.100.66"
 FAR_IP = "203.0.113.10"
 FAR_GW = "203.0.113.1"
 WAN_PREFIX = 24
+WAN_NET = "198.51.100.0/24"          # every public address of the lab: the PBX, TURN, routers, the stranger
 
 INSTALL = "apt-get install iproute2 nftables conntrack (or run `make test`)"
 
@@ -180,7 +181,12 @@ class Topology:
     def _addr(self, ns: Namespace, dev: str, ip: str, gateway: str | None = None) -> None:
         ns.run("ip", "addr", "add", f"{ip}/{WAN_PREFIX}", "dev", dev)
         if gateway and gateway != ip:
-            ns.run("ip", "route", "add", "default", "via", gateway)
+            # The "internet" is the wan subnet; anything else is unreachable at once, as on a machine with no
+            # route out. A default route into the lab would black-hole it instead: the host's DNS server sits
+            # behind it, so every name lookup (pjsip resolves the machine's hostname when it makes a media
+            # transport) waited 5 s for a timeout wherever the hostname is not in /etc/hosts (a fresh Debian).
+            ns.run("ip", "route", "add", WAN_NET, "via", gateway)
+            ns.run("ip", "route", "add", "unreachable", "default")
 
     def close(self) -> None:
         if self._closed:
