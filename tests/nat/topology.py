@@ -183,8 +183,9 @@ class Topology:
         if gateway and gateway != ip:
             # The "internet" is the wan subnet; anything else is unreachable at once, as on a machine with no
             # route out. A default route into the lab would black-hole it instead: the host's DNS server sits
-            # behind it, so every name lookup (pjsip resolves the machine's hostname when it makes a media
-            # transport) waited 5 s for a timeout wherever the hostname is not in /etc/hosts (a fresh Debian).
+            # behind it, so every name lookup waited 5 s for a timeout. Where the machine's hostname is not in
+            # /etc/hosts (a fresh Debian), the far phone's first call stalled that long (most likely pjsip's
+            # pj_gethostip, which resolves the hostname when it makes a media transport).
             ns.run("ip", "route", "add", WAN_NET, "via", gateway)
             ns.run("ip", "route", "add", "unreachable", "default")
 
