@@ -306,14 +306,15 @@ async def test_only_a_closing_page_with_an_engagement_and_notes_leaves_the_notes
     cases = [(5, "closing", "Budget approved", True), (6, "open", "Budget approved", False),
              (None, "closing", "Budget approved", False), (7, "closing", "", False)]
     expected = []
-    for engagement, how, notes, unconfirmed in cases:
-        call_id = await dial(w)
+    for n, (engagement, how, notes, unconfirmed) in enumerate(cases):
+        # a dial request of its own each time (the same one again would be the same call)
+        call_id = await dial(w, dict(PAYLOAD, startTimestamp=PAYLOAD["startTimestamp"] + n))
         if engagement is not None:
-            await w.send({"type": "engagement", "data": {"engagementId": engagement}})
+            await w.send({"type": "engagement", "data": {"engagementId": engagement, "externalCallId": call_id}})
         sip(engine, call_id, SipLegState.DISCONNECTED, 200)
         reply = await w.send({"type": "complete", "call_id": call_id, "notes": notes, "sent": True,
                               "closing": how == "closing"})
-        assert reply is not None and reply["ok"]       # no engagement: HubSpot is owed no callCompleted at all
+        assert reply is not None and reply["result"] == {"completed": True}, reply
         if unconfirmed:
             expected.append(CompletionUnconfirmed(call_id, engagement, notes, ""))  # type: ignore[arg-type]
     await asyncio.sleep(0.05)
