@@ -291,7 +291,7 @@ class LoggingService:
         elif self.outbox is not None and (item := self.outbox.get(snap.call_id)) is not None:
             # notes / outcome added after the end: same engagement, new version
             if item.payload.get("sdk_engagement") and item.remote_id is not None:
-                self._queue_outcome(snap.call_id, item.remote_id, snap.notes, snap.disposition)
+                self._queue_outcome(item, snap.call_id, item.remote_id, snap.notes, snap.disposition)
             else:
                 self._queue(snap)
 
@@ -304,20 +304,22 @@ class LoggingService:
         if existing is not None and not existing.payload.get("sdk_engagement"):
             return                  # the API logged this call itself: its own updates carry the notes
         if self.client is not None:
-            self._queue_outcome(ev.call_id, ev.engagement_id, ev.notes, ev.disposition)
+            self._queue_outcome(existing, ev.call_id, ev.engagement_id, ev.notes, ev.disposition)
         else:
             self._spawn(self._queue_outcome_if_connected(ev))
 
     async def _queue_outcome_if_connected(self, ev: CompletionUnconfirmed) -> None:
         await self._refresh_token()
-        if self.client is not None:
-            self._queue_outcome(ev.call_id, ev.engagement_id, ev.notes, ev.disposition)
+        if self.client is not None and self.outbox is not None:
+            # read again: the outbox may have changed while the token was read
+            self._queue_outcome(self.outbox.get(ev.call_id), ev.call_id, ev.engagement_id, ev.notes, ev.disposition)
 
-    def _queue_outcome(self, call_id: str, engagement_id: int, notes: str, disposition: str) -> None:
-        """Only the post-call panel's properties, to HubSpot's own engagement: the rest is what the SDK logged."""
+    def _queue_outcome(self, existing: OutboxItem | None, call_id: str, engagement_id: int, notes: str,
+                       disposition: str) -> None:
+        """Only the post-call panel's properties, to HubSpot's own engagement: the rest is what the SDK logged.
+        ``existing``: the call's outbox row as the caller just read it."""
         assert self.outbox is not None
         props = sdk.outcome_properties(notes, disposition)
-        existing = self.outbox.get(call_id)
         if existing is not None and "hs_call_body" in existing.payload.get("properties", {}):
             props.setdefault("hs_call_body", "")      # notes were cleared: clear them in HubSpot too
         if not props:
